@@ -1,0 +1,36 @@
+# `make demo` and `make test` work on a fresh machine: they create .venv and install pinned versions.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= out/demo
+export RAY_USAGE_STATS_ENABLED := 0
+export PYTHONHASHSEED := 0
+
+.PHONY: install demo test bench bench-baseline clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/dymesh run jobs/demo.yaml --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+# Blender as a Python module, in its own venv, for benchmarks/evaluate.py's baseline.
+bench-baseline:
+	$(PYTHON) -m venv .venv-blender
+	.venv-blender/bin/python -m pip install -q bpy==$(BPY_VERSION)
+
+clean:
+	rm -rf $(VENV) .venv-blender out
