@@ -1,0 +1,73 @@
+"""Animation samplers evaluated at all times at once: STEP, LINEAR (slerp for rotations), CUBICSPLINE.
+
+Spec: glTF 2.0 section 3.11 (animations) and Appendix C (interpolation). Times outside the keys clamp.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+INTERPOLATIONS = ("LINEAR", "STEP", "CUBICSPLINE")
+EPSILON = float(np.finfo(np.float64).eps)  # three.js Number.EPSILON
+
+
+def sample(keys: np.ndarray, values: np.ndarray, interpolation: str, times: np.ndarray,
+           rotation: bool = False) -> np.ndarray:
+    """Sampler outputs at times [T] -> [T, ...].
+
+    keys [K] seconds; values [K, ...] (CUBICSPLINE: [K, 3, ...] = in-tangent, value, out-tangent). Several
+    channels sharing one key accessor are sampled together by stacking them in the trailing axes.
+    """
+    count = len(keys)
+    if count == 1 or interpolation == "STEP":
+        index = np.clip(np.searchsorted(keys, times, side="right") - 1, 0, count - 1)
+        points = values[:, 1] if interpolation == "CUBICSPLINE" else values
+        return points[index]
+    i0 = np.clip(np.searchsorted(keys, times, side="right") - 1, 0, count - 2)
+    i1 = i0 + 1
+    dt = keys[i1] - keys[i0]
+    safe_dt = np.where(dt > 0, dt, 1.0)
+    u = np.clip((times - keys[i0]) / safe_dt, 0.0, 1.0)
+    u = np.where(dt > 0, u, (times >= keys[i1]).astype(np.float64))
+    trailing = values.ndim - (2 if interpolation == "CUBICSPLINE" else 1)
+    u = u.reshape((-1,) + (1,) * trailing)
+    if interpolation == "CUBICSPLINE":
+        return _hermite(values, i0, i1, u, dt.reshape(u.shape), rotation)
+    if rotation:
+        return slerp(values[i0], values[i1], u)
+    return values[i0] + (values[i1] - values[i0]) * u
+
+
+def _hermite(values: np.ndarray, i0: np.ndarray, i1: np.ndarray, u: np.ndarray, dt: np.ndarray,
+             rotation: bool) -> np.ndarray:
+    """Spec Hermite spline; tangents (in, value, out per key) are scaled by the key interval."""
+    u2, u3 = u * u, u * u * u
+    out = ((2 * u3 - 3 * u2 + 1) * values[i0, 1] + (u3 - 2 * u2 + u) * dt * values[i0, 2]
+           + (-2 * u3 + 3 * u2) * values[i1, 1] + (u3 - u2) * dt * values[i1, 0])
+    return normalise(out) if rotation else out
+
+
+def slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Shortest-path spherical interpolation of quaternions [T, 4] by fractions [T, 1].
+
+    Follows three.js Quaternion.slerpFlat (the reference) exactly: keys are used as stored (not
+    re-normalised), u = 0 / 1 give the keys themselves, nearly equal keys fall back to normalised lerp.
+    """
+    cos = np.sum(q0 * q1, axis=-1, keepdims=True)
+    direction = np.where(cos >= 0, 1.0, -1.0)
+    sqr_sin = 1.0 - cos * cos
+    curved = sqr_sin > EPSILON
+    sin = np.sqrt(np.where(curved, sqr_sin, 1.0))
+    angle = np.arctan2(sin, cos * direction)
+    w0 = np.where(curved, np.sin((1.0 - u) * angle) / sin, 1.0 - u)
+    w1 = np.where(curved, np.sin(u * angle) / sin, u)
+    out = w0 * q0 + (w1 * direction) * q1
+    out = np.where(curved, out, normalise(out))
+    same = np.all(q0 == q1, axis=-1, keepdims=True)
+    out = np.where(same | (u == 0.0), q0, out)
+    return np.where(u == 1.0, q1, out)
+
+
+def normalise(q: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(q, axis=-1, keepdims=True)
+    return q / np.where(norm > 0, norm, 1.0)

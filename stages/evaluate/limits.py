@@ -1,0 +1,27 @@
+"""Caps applied to untrusted assets before anything is allocated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds for one asset; every count is checked before the array it sizes is allocated."""
+
+    max_file_bytes: int = 512 * MiB  # the .glb / .gltf file itself
+    max_json_bytes: int = 64 * MiB  # the JSON document
+    max_buffer_bytes: int = 512 * MiB  # all buffers of one asset together
+    max_accessor_count: int = 16_000_000  # elements of one accessor
+    max_accessor_values: int = 32_000_000  # numbers of one decoded accessor (count x components)
+    max_vertices: int = 4_000_000  # evaluated vertices of the default scene
+    max_nodes: int = 50_000
+    max_meshes_instances: int = 100_000  # (node, primitive) pairs in the default scene
+    max_morph_targets: int = 256  # per primitive
+    max_joints: int = 4096  # per skin
+    max_animations: int = 4096
+    max_channels: int = 100_000  # over all animations
+    max_frames: int = 100_000  # times per evaluate() call
+    max_output_bytes: int = 2048 * MiB  # output T*V*3*4 plus per-frame matrices of one evaluate() call

@@ -1,0 +1,110 @@
+"""Every malformed asset in shared/assets/broken gives exactly one typed, one-line AssetError; unsafe paths refused."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+from stages.evaluate import AssetError, Limits, load_asset, load_asset_bytes
+from stages.evaluate.errors import LimitExceeded, UnsafeAsset
+from tests.conftest import ASSETS, BROKEN
+
+KINDS = {"malformed", "unsupported", "unsafe", "limit", "bad-data"}
+BROKEN_FILES = sorted(p.name for p in BROKEN.iterdir() if p.suffix in (".glb", ".gltf")) if BROKEN.is_dir() else []
+EXPECTED_KINDS = {  # where the defect fixes the kind
+    "path_traversal.gltf": "unsafe", "absolute_path.gltf": "unsafe", "network_uri.gltf": "unsafe",
+    "file_uri.gltf": "unsafe", "gltf1_box.gltf": "unsupported", "draco_required.glb": "unsupported",
+    "unknown_required_extension.glb": "unsupported", "huge_accessor_count.glb": "limit",
+}
+
+
+def _evaluate_everything(path: Path):
+    scene = load_asset(path)
+    for info in scene.animations:
+        scene.evaluate(info.index, [0.0, info.duration])
+    scene.evaluate(None, [0.0])
+
+
+def test_every_expected_file_is_present():
+    with open(BROKEN / "EXPECTED.csv", newline="") as handle:
+        listed = {row["file"] for row in csv.DictReader(handle)}
+    assert listed <= set(BROKEN_FILES), f"missing broken files: {sorted(listed - set(BROKEN_FILES))}"
+    assert len(BROKEN_FILES) >= 30
+
+
+@pytest.mark.parametrize("name", BROKEN_FILES)
+def test_broken_asset_gives_one_typed_error(name: str):
+    path = BROKEN / name
+    with pytest.raises(AssetError) as info:
+        _evaluate_everything(path)
+    error = info.value
+    message = str(error)
+    assert error.kind in KINDS, message
+    assert "\n" not in message and len(message) < 600, message
+    assert name in message, f"message does not name the file: {message}"
+    assert message.startswith(f"{path}: {error.kind}: "), message
+    if name in EXPECTED_KINDS:
+        assert error.kind == EXPECTED_KINDS[name], message
+
+
+@pytest.mark.parametrize("name", [n for n in BROKEN_FILES if n.endswith(".glb")])
+def test_broken_glb_bytes_give_the_same_kind(name: str):
+    data = (BROKEN / name).read_bytes()
+    with pytest.raises(AssetError) as from_path:
+        _evaluate_everything(BROKEN / name)
+    with pytest.raises(AssetError) as from_bytes:
+        scene = load_asset_bytes(data, name=name)
+        for info in scene.animations:
+            scene.evaluate(info.index, [0.0])
+    assert from_bytes.value.kind == from_path.value.kind
+    assert str(from_bytes.value).startswith(f"{name}: ")
+
+
+def test_side_file_needs_a_folder():
+    data = (ASSETS / "SimpleSkin" / "SimpleSkin.gltf").read_bytes()
+    with pytest.raises(UnsafeAsset, match="without a folder"):
+        load_asset_bytes(data, name="SimpleSkin.gltf")
+    assert load_asset_bytes(data, name="SimpleSkin.gltf", folder=ASSETS / "SimpleSkin").num_vertices == 10
+
+
+def test_symlink_out_of_the_folder_is_refused(tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "data.bin").write_bytes(b"\0" * 64)
+    asset = tmp_path / "asset"
+    asset.mkdir()
+    os.symlink(outside / "data.bin", asset / "data.bin")
+    text = (ASSETS / "SimpleSkin" / "SimpleSkin.gltf").read_text().replace("skinGeometry.bin", "data.bin")
+    (asset / "a.gltf").write_text(text)
+    with pytest.raises(UnsafeAsset, match="outside the asset folder"):
+        load_asset(asset / "a.gltf")
+
+
+@pytest.mark.parametrize("uri", ["%2Fetc%2Fpasswd", "C:/windows/x.bin", "sub/../../x.bin", "ftp://h/x.bin",
+                                 "\\\\server\\share\\x.bin"])
+def test_unsafe_uris_are_refused(tmp_path: Path, uri: str):
+    text = (ASSETS / "SimpleSkin" / "SimpleSkin.gltf").read_text().replace("skinGeometry.bin", uri.replace("\\", "\\\\"))
+    (tmp_path / "a.gltf").write_text(text)
+    with pytest.raises(UnsafeAsset):
+        load_asset(tmp_path / "a.gltf")
+
+
+def test_caps_are_checked():
+    with pytest.raises(LimitExceeded, match="vertices"):
+        load_asset(ASSETS / "Fox.glb", limits=Limits(max_vertices=1000))
+    with pytest.raises(LimitExceeded, match="bytes"):
+        load_asset(ASSETS / "Fox.glb", limits=Limits(max_file_bytes=1000))
+    with pytest.raises(LimitExceeded, match="nodes"):
+        load_asset(ASSETS / "Fox.glb", limits=Limits(max_nodes=3))
+    scene = load_asset(ASSETS / "Fox.glb", limits=Limits(max_frames=10))
+    with pytest.raises(LimitExceeded, match="frame cap"):
+        scene.evaluate(0, [0.0] * 11)
+
+
+def test_bad_animation_index_is_a_caller_error():
+    scene = load_asset(ASSETS / "Box.glb")
+    with pytest.raises(IndexError):
+        scene.evaluate(0, [0.0])
