@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= out/demo
+BPY_VERSION ?= 4.2.23
+BENCHMARKS := evaluate resample pipeline shards render caption train
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONHASHSEED := 0
 
@@ -25,12 +27,13 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+	for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 
-# Blender as a Python module, in its own venv, for benchmarks/evaluate.py's baseline.
+# Blender as a Python module, in its own venv, for benchmarks/evaluate.py's baseline (bpy 4.2 LTS wheels are cp311).
 bench-baseline:
 	$(PYTHON) -m venv .venv-blender
 	.venv-blender/bin/python -m pip install -q bpy==$(BPY_VERSION)
+	.venv-blender/bin/python -c "import bpy; print('Blender', bpy.app.version_string)"
 
 clean:
 	rm -rf $(VENV) .venv-blender out
