@@ -1,0 +1,50 @@
+"""`dymesh aam import|export`: AnimateAnyMesh's one-pickle-per-clip format to and from DyMesh shards."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "aam",
+        help="import or export AnimateAnyMesh .bin clips",
+        description="Import AnimateAnyMesh .bin pickles (through a restricted unpickler) into DyMesh shards, "
+        "or export DyMesh shards as .bin files their training scripts read.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    imp = actions.add_parser("import", help="shard a folder of .bin files")
+    imp.add_argument("source", help="folder with *.bin files (searched recursively)")
+    imp.add_argument("out", help="shard folder to write (local path or s3://bucket/prefix)")
+    imp.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="vertex dtype in shards (default: float32)")
+    imp.add_argument("--max-file-mb", type=float, default=1024, help="refuse .bin files larger than this (default: 1024)")
+    imp.set_defaults(func=run)
+    exp = actions.add_parser("export", help="write one .bin per shard sample")
+    exp.add_argument("shards", help="shard folder with shards.parquet (local path or s3://)")
+    exp.add_argument("out", help="folder for the .bin files")
+    exp.add_argument("--split", choices=("train", "val", "test"), help="export one split only (default: all)")
+    exp.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.errors import UserError
+    from stages.shard import ShardConfig
+    from stages.shard.aam import export_aam, import_aam
+
+    if args.action == "import":
+        if not Path(args.source).is_dir():
+            raise UserError(f"{args.source} is not a folder; pass the folder holding the .bin files")
+        rows, errors, seen = import_aam(args.source, args.out, ShardConfig(dtype=args.dtype), int(args.max_file_mb * 1024 * 1024))
+        skipped = sum(e["status"] == "skipped" for e in errors)
+        for error in errors:
+            print(f"{error['status']}: {error['message']}")
+        print(f"seen {seen} = ok {len(rows)} + skipped {skipped} + failed {len(errors) - skipped}; shards in {args.out}")
+        return 1 if seen and not rows else 0
+    try:
+        count = export_aam(args.shards, args.out, args.split)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {count} .bin files to {args.out}")
+    return 0

@@ -1,0 +1,156 @@
+"""DuckDB views over a job's Parquet tables, and the `dymesh stats` report built from them.
+
+    from pipeline.stats import connect
+    con = connect("out/demo")        # views: assets, clips, captions, errors, shards
+    con.sql("SELECT split, count(*) FROM shards GROUP BY 1").show()
+
+A table's files are every `OUT/<table>/**/*.parquet` (partitions such as `clips/<config-hash>/part-0.parquet`,
+`errors/<stage>/<hash>/part-0.parquet`, `shards/shards.parquet`); hidden or `_`-prefixed paths (temporary
+files, markers) are left out. A table with no files is an empty view with its schema from schemas.tables.
+"""
+
+from __future__ import annotations
+
+from schemas.tables import TABLES
+
+HISTOGRAMS = {
+    # title: (table, expression) -- scalar columns only, never the array columns
+    "vertices per clip": ("clips", "num_vertices"),
+    "frames per clip": ("clips", "frames"),
+    "motion magnitude (max displacement / bbox diagonal)": ("clips", "max_displacement"),
+    "resampling error (surface distance / bbox diagonal)": ("clips", "resample_error"),
+    "caption length (characters)": ("captions", "length(text)"),
+}
+
+COUNTS = {
+    "totals": """
+        SELECT (SELECT count(*) FROM assets) AS assets, (SELECT count(*) FROM clips) AS clips,
+               (SELECT count(*) FROM captions) AS captions, (SELECT count(*) FROM errors) AS errors,
+               (SELECT count(*) FROM shards) AS shard_samples, (SELECT count(DISTINCT shard) FROM shards) AS shards""",
+    "assets by source kind": """
+        SELECT source.kind AS source_kind, count(DISTINCT asset_id) AS assets
+        FROM (SELECT asset_id, unnest(sources) AS source FROM assets) GROUP BY 1 ORDER BY 2 DESC, 1""",
+    "clips by licence": """
+        WITH per_asset AS (SELECT asset_id, count(*) AS n FROM clips GROUP BY asset_id)
+        SELECT coalesce(a.license, '(no asset row)') AS license, count(*) AS assets, sum(p.n) AS clips
+        FROM per_asset p LEFT JOIN (SELECT asset_id, any_value(license) AS license FROM assets GROUP BY asset_id) a
+        USING (asset_id) GROUP BY 1 ORDER BY 3 DESC, 1""",
+    "clips by split (shards)": """
+        SELECT split, count(*) AS clips, count(DISTINCT shard) AS shards, round(sum(size) / 1e6, 1) AS megabytes
+        FROM shards GROUP BY 1 ORDER BY 1""",
+    "top error types per stage": """
+        WITH counted AS (SELECT stage, status, error_type, count(*) AS n FROM errors GROUP BY stage, status, error_type)
+        SELECT stage, status, error_type, n AS count FROM (
+            SELECT *, row_number() OVER (PARTITION BY stage ORDER BY n DESC, status, error_type) AS place FROM counted)
+        WHERE place <= 5 ORDER BY stage, n DESC, status, error_type""",
+}
+
+
+def histogram_sql(table: str, expression: str, bins: int = 10) -> str:
+    """Equal-width histogram between min and max: rows (bin, low, high, count), every bin present."""
+    return f"""
+        WITH v AS (SELECT CAST({expression} AS DOUBLE) AS x FROM {table}
+                   WHERE {expression} IS NOT NULL AND isfinite(CAST({expression} AS DOUBLE))),
+             r AS (SELECT min(x) AS lo, max(x) AS hi FROM v),
+             b AS (SELECT CASE WHEN hi > lo THEN least(CAST(floor((x - lo) / (hi - lo) * {bins}) AS INTEGER), {bins - 1}) ELSE 0 END AS bin,
+                          count(*) AS n FROM v, r GROUP BY 1)
+        SELECT g.bin, r.lo + g.bin * (r.hi - r.lo) / {bins} AS low, r.lo + (g.bin + 1) * (r.hi - r.lo) / {bins} AS high,
+               coalesce(b.n, 0) AS count
+        FROM range({bins}) AS g(bin) CROSS JOIN r LEFT JOIN b USING (bin)
+        WHERE r.lo IS NOT NULL AND (r.hi > r.lo OR g.bin = 0) ORDER BY g.bin"""
+
+
+def report_queries(bins: int = 10) -> dict[str, str]:
+    """Every built-in query of the report, by section title."""
+    queries = dict(COUNTS)
+    for title, (table, expression) in HISTOGRAMS.items():
+        queries[f"histogram: {title}"] = histogram_sql(table, expression, bins)
+    return queries
+
+
+def table_files(out_dir: str, table: str) -> list[str]:
+    """Sorted Parquet files of one table under OUT/<table>/ (recursive), local or s3://."""
+    from pyarrow import fs as pafs
+
+    from stages.shard.objectstore import filesystem, join
+
+    fs, root = filesystem(out_dir)
+    selector = pafs.FileSelector(join(root, table), recursive=True, allow_not_found=True)
+    files = []
+    for info in fs.get_file_info(selector):
+        relative = info.path[len(join(root, table)) + 1 :]
+        if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
+            if not any(part.startswith((".", "_")) for part in relative.split("/")):
+                files.append(info.path)
+    return sorted(files)
+
+
+def connect(out_dir: str, threads: int | None = None):
+    """A DuckDB connection with views assets, clips, captions, errors and shards over OUT's Parquet files."""
+    import duckdb
+    import pyarrow.dataset as ds
+
+    from stages.shard.objectstore import filesystem, is_remote
+
+    con = duckdb.connect(":memory:")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    remote = is_remote(str(out_dir))
+    for table, schema in TABLES.items():
+        files = table_files(out_dir, table)
+        if not files:
+            con.register(f"_empty_{table}", schema.empty_table())
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM _empty_{table}")
+        elif remote:
+            fs, _ = filesystem(out_dir)
+            con.register(f"_dataset_{table}", ds.dataset(files, schema=schema, format="parquet", filesystem=fs))
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM _dataset_{table}")
+        else:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+    return con
+
+
+def run_query(con, sql: str) -> tuple[list[str], list[tuple]]:
+    """(column names, rows) of one query."""
+    result = con.execute(sql)
+    return [d[0] for d in result.description], result.fetchall()
+
+
+def report(con, bins: int = 10) -> dict[str, tuple[list[str], list[tuple]]]:
+    """Every section of the report: title -> (columns, rows)."""
+    return {title: run_query(con, sql) for title, sql in report_queries(bins).items()}
+
+
+def text_bars(rows: list[tuple], width: int = 40) -> list[str]:
+    """Histogram rows (bin, low, high, count) as text bars."""
+    peak = max((r[3] for r in rows), default=0) or 1
+    return [f"{low:>12.4g} .. {high:<12.4g} {'#' * round(width * n / peak):<{width}} {n}" for _, low, high, n in rows]
+
+
+def plot_histograms(sections: dict[str, tuple[list[str], list[tuple]]], folder: str) -> list[str]:
+    """One PNG bar chart per histogram section; returns the files written."""
+    import re
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    written = []
+    for title, (_, rows) in sections.items():
+        if not title.startswith("histogram: ") or not rows:
+            continue
+        name = title.removeprefix("histogram: ")
+        figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
+        axes.bar([r[1] for r in rows], [r[3] for r in rows], width=[r[2] - r[1] or 1 for r in rows], align="edge")
+        axes.set_title(name)
+        axes.set_ylabel("count")
+        figure.tight_layout()
+        path = Path(folder) / (re.sub(r"[^a-z0-9]+", "_", name.lower()).split("_(")[0].strip("_") + ".png")
+        figure.savefig(path, metadata={"Software": None})
+        plt.close(figure)
+        written.append(str(path))
+    return written

@@ -1,0 +1,165 @@
+"""Streaming loader: exact-once epochs over ranks x workers, shuffling, resumption, padding."""
+
+from __future__ import annotations
+
+import collections
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from shard_clips import synthetic_clip
+from stages.shard import ShardConfig, read_manifest, write_shards
+from stages.train.loader import ShardDataset, ShardLoader, collate_padded, distributed_rank, index_tar, shard_indexes
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """7 uneven shards (split fractions put most assets in train; sizes vary by count and byte limits)."""
+    folder = tmp_path_factory.mktemp("shards")
+    clips = sorted((synthetic_clip(a, animation=k, seed=k * 3, frames=8) for a in range(25) for k in range(2)), key=lambda c: c.clip_id)
+    rows, _ = write_shards(clips, {}, {}, str(folder), ShardConfig(max_shard_samples=9, split_fractions=(0.8, 0.1, 0.1)))
+    counts = collections.Counter(r["shard"] for r in rows)
+    assert len(set(counts.values())) > 1  # uneven
+    return folder, [c.clip_id for c in clips]
+
+
+def _keys_of(dataset, workers: int) -> list[str]:
+    if workers == 0:
+        return [s["key"] for s in dataset]
+    loader = DataLoader(dataset, batch_size=4, num_workers=workers, collate_fn=collate_padded)
+    return [k for batch in loader for k in batch["key"]]
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 8])
+def test_every_sample_exactly_once_per_epoch(shards, world_size):
+    folder, keys = shards
+    seen = []
+    for rank in range(world_size):
+        dataset = ShardDataset(str(folder), rank=rank, world_size=world_size, seed=5)
+        seen += _simulated_workers(dataset, 2, folder) if world_size == 3 else _keys_of(dataset, workers=2 if world_size in (2, 8) else 0)
+    assert collections.Counter(seen) == collections.Counter(keys)
+    # 8 ranks x 2 workers = 16 slots > 7 shards: still exact-once, and balanced within one sample
+    assert len(shard_indexes(str(folder))) < 16
+
+
+def _keys_by_offset(folder) -> dict[tuple[str, int], str]:
+    table = read_manifest(str(folder))
+    return {(str(folder / s), o): k for s, o, k in zip(*(table.column(c).to_pylist() for c in ("shard", "offset", "key")))}
+
+
+def _simulated_workers(dataset, workers: int, folder) -> list[str]:
+    """Plan each worker's slot in this process (as a DataLoader worker would), to keep the test fast."""
+    keys, names = [], _keys_by_offset(folder)
+    rank, world = dataset.rank, dataset.world_size
+    for worker in range(workers):
+        segments, order = dataset.plan(rank * workers + worker, world * workers)
+        for shard, first, end in segments:
+            index = dataset.indexes[shard]
+            keys += [names[(index.url, int(index.offsets[i]))] for i in range(first, end)]
+        assert sorted(order) == list(range(len(order)))
+    return keys
+
+
+def test_slots_are_balanced_and_read_disjoint_ranges(shards):
+    folder, keys = shards
+    dataset = ShardDataset(str(folder), seed=1)
+    sizes = []
+    for slot in range(24):
+        segments, order = dataset.plan(slot, 24)
+        sizes.append(len(order))
+        assert sum(end - first for _, first, end in segments) == len(order)
+    assert sum(sizes) == len(keys) and max(sizes) - min(sizes) <= 1
+
+
+def test_shuffle_is_deterministic_per_epoch(shards):
+    folder, _ = shards
+    first = [s["key"] for s in ShardDataset(str(folder), seed=3, rank=0, world_size=1)]
+    again = [s["key"] for s in ShardDataset(str(folder), seed=3, rank=0, world_size=1)]
+    other = ShardDataset(str(folder), seed=3, rank=0, world_size=1)
+    other.set_epoch(1)
+    assert first == again and [s["key"] for s in other] != first and sorted(first) == sorted(s["key"] for s in other)
+    plain = [s["key"] for s in ShardDataset(str(folder), shuffle=False, rank=0, world_size=1)]
+    names = _keys_by_offset(folder)
+    assert plain == [names[(i.url, int(o))] for i in shard_indexes(str(folder)) for o in i.offsets]
+
+
+def test_resume_mid_epoch_from_state_dict(shards):
+    folder, keys = shards
+    full = ShardLoader(ShardDataset(str(folder), seed=9, rank=0, world_size=1), batch_size=4, num_workers=2)
+    expected = [k for batch in full for k in batch["key"]]
+    loader = ShardLoader(ShardDataset(str(folder), seed=9, rank=0, world_size=1), batch_size=4, num_workers=2)
+    consumed = []
+    for i, batch in enumerate(loader):
+        consumed += batch["key"]
+        if i == 3:
+            break
+    state = loader.state_dict()
+    assert state["epoch"] == 0 and sum(state["consumed"].values()) == 16 and state["slots"] == 2
+    resumed = ShardLoader(ShardDataset(str(folder), seed=0, rank=0, world_size=1), batch_size=4, num_workers=2)
+    resumed.load_state_dict(state)
+    rest = [k for batch in resumed for k in batch["key"]]
+    assert collections.Counter(consumed + rest) == collections.Counter(keys)
+    assert consumed + rest == expected  # the same order as an uninterrupted epoch
+    assert resumed.state_dict()["epoch"] == 1  # next epoch starts clean
+    wrong = ShardDataset(str(folder), rank=0, world_size=1)
+    wrong.load_state_dict(state)
+    with pytest.raises(ValueError, match="same world size"):
+        next(iter(wrong))  # 1 slot instead of the saved 2
+
+
+def test_collate_pads_without_nan_and_normalises(shards):
+    folder, _ = shards
+    samples = list(ShardDataset(str(folder), rank=0, world_size=1, normalize=True, max_frames=5))[:6]
+    batch = collate_padded(samples, max_vertices=512, max_faces=1280)
+    assert batch["vertices"].shape == (6, 5, 512, 3) and batch["faces"].shape == (6, 1280, 3)
+    assert torch.isfinite(batch["vertices"]).all()
+    for i, s in enumerate(samples):
+        n, f = s["vertices"].shape[1], s["faces"].shape[0]
+        assert batch["valid_mask"][i, :n].all() and not batch["valid_mask"][i, n:].any()
+        assert (batch["vertices"][i, :, n:] == 0).all() and (batch["faces"][i, f:] == -1).all()
+        frame0 = s["vertices"][0]
+        assert abs(float(frame0.abs().max()) - 1.0) < 1e-4
+        assert torch.allclose((frame0.max(0).values + frame0.min(0).values) / 2, torch.zeros(3), atol=1e-5)
+    with pytest.raises(ValueError, match="more than max_vertices"):
+        collate_padded(samples, max_vertices=10)
+
+
+def test_tar_without_manifest_is_indexed_from_headers(shards, tmp_path):
+    folder, _ = shards
+    listed = shard_indexes(str(folder))[0]
+    copy = tmp_path / "copy.tar"
+    shutil.copy(listed.url, copy)
+    scanned = index_tar(str(copy))
+    assert scanned.offsets.tolist() == listed.offsets.tolist() and scanned.sizes.tolist() == listed.sizes.tolist()
+    assert len(list(ShardDataset([str(copy)], rank=0, world_size=1))) == len(listed)
+
+
+def test_rank_detection(monkeypatch):
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert distributed_rank() == (2, 4)
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    import ray.train
+
+    class Context:
+        def get_world_rank(self):
+            return 1
+
+        def get_world_size(self):
+            return 3
+
+    monkeypatch.setattr(ray.train, "get_context", lambda: Context())
+    assert distributed_rank() == (1, 3)
+    monkeypatch.setattr(ray.train, "get_context", lambda: (_ for _ in ()).throw(RuntimeError("no session")))
+    assert distributed_rank() == (0, 1)
+
+
+def test_len_is_this_ranks_share(shards):
+    folder, keys = shards
+    lengths = [len(ShardDataset(str(folder), rank=r, world_size=3)) for r in range(3)]
+    assert sum(lengths) == len(keys) and max(lengths) - min(lengths) <= 1
+    assert [len(list(ShardDataset(str(folder), rank=r, world_size=3))) for r in range(3)] == lengths
