@@ -1,0 +1,56 @@
+"""Read a clip written by `dymesh resample` (an .npz with `vertices` and `faces`) safely: no pickles, size caps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+MAX_CLIP_FILE_BYTES = 2 << 30
+MAX_CLIP_VALUES = 200_000_000
+
+
+def read_clip_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(vertices [T,N,3] float32, faces [F,3] int32, metadata) of a clip .npz; metadata from a sibling
+    clips.jsonl line with the same clip id when there is one, else {}. Raises ValueError on bad files."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_CLIP_FILE_BYTES:
+        raise ValueError(f"{path}: {size} bytes is over the clip file limit of {MAX_CLIP_FILE_BYTES}")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{path}: not an .npz file (no zip header); expected one written by `dymesh resample`")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            unpacked = sum(info.file_size for info in data.zip.infolist())
+            if unpacked > MAX_CLIP_FILE_BYTES:
+                raise ValueError(f"{path}: unpacks to {unpacked} bytes, over the limit of {MAX_CLIP_FILE_BYTES}")
+            missing = {"vertices", "faces"} - set(data.files)
+            if missing:
+                raise ValueError(f"{path}: missing array(s) {', '.join(sorted(missing))}; expected vertices and faces")
+            vertices, faces = data["vertices"], data["faces"]
+    except (OSError, EOFError, ValueError) as exc:
+        if str(path) in str(exc):
+            raise
+        raise ValueError(f"{path}: not a readable .npz clip ({exc})") from exc
+    if vertices.ndim != 3 or vertices.shape[2] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"{path}: vertices must be [T,N,3] and faces [F,3], got {vertices.shape} and {faces.shape}")
+    if vertices.size + faces.size > MAX_CLIP_VALUES:
+        raise ValueError(f"{path}: {vertices.size + faces.size} values is over the limit of {MAX_CLIP_VALUES}")
+    return vertices.astype(np.float32), faces.astype(np.int32), _sibling_metadata(path)
+
+
+def _sibling_metadata(path: Path) -> dict:
+    lines = path.parent / "clips.jsonl"
+    if not lines.is_file():
+        return {}
+    with open(lines, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and row.get("clip_id") == path.stem:
+                return row
+    return {}
