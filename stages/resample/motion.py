@@ -1,0 +1,32 @@
+"""Motion of a clip: frame-0 normalisation, displacement statistics, looping."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stages.resample.weld import bbox_diagonal
+
+
+def normalisation(points: np.ndarray) -> tuple[tuple[float, float, float], float]:
+    """Frame-0 bbox centre and scale (max |coordinate| after centring), so frame 0 fits [-1, 1]^3."""
+    points = points.astype(np.float64)
+    center = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    scale = float(np.abs(points - center).max()) if len(points) else 0.0
+    return (float(center[0]), float(center[1]), float(center[2])), scale
+
+
+def displacement(trajectories: np.ndarray) -> tuple[float, float]:
+    """Max and mean vertex distance from frame 0 over all frames, relative to the frame-0 bbox diagonal."""
+    diagonal = bbox_diagonal(trajectories[0])
+    if diagonal == 0 or not np.isfinite(trajectories).all():
+        return float("inf"), float("inf")
+    distance = np.linalg.norm(trajectories.astype(np.float64) - trajectories[:1], axis=-1) / diagonal
+    return float(distance.max()), float(distance.mean())
+
+
+def pose_gap(first: np.ndarray, last: np.ndarray) -> float:
+    """Max vertex distance between two poses relative to the first pose's bbox diagonal (inf if degenerate)."""
+    diagonal = bbox_diagonal(first)
+    if diagonal == 0 or not (np.isfinite(first).all() and np.isfinite(last).all()):
+        return float("inf")
+    return float(np.linalg.norm(last.astype(np.float64) - first, axis=-1).max() / diagonal)

@@ -1,0 +1,121 @@
+"""Closest points on a triangle surface as barycentric coordinates, and carrying trajectories by them."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+
+def closest_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Barycentric [M, 3] of the closest point to each point on its paired triangle (a, b, c) (Ericson 5.1.5)."""
+    ab, ac, ap = b - a, c - a, points - a
+    bp, cp = points - b, points - c
+    d1, d2 = _dot(ab, ap), _dot(ac, ap)
+    d3, d4 = _dot(ab, bp), _dot(ac, bp)
+    d5, d6 = _dot(ab, cp), _dot(ac, cp)
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = va + vb + vc
+        v = np.where(denom != 0, vb / np.where(denom != 0, denom, 1), 0.0)
+        w = np.where(denom != 0, vc / np.where(denom != 0, denom, 1), 0.0)
+        bary = np.stack([1 - v - w, v, w], axis=1)
+        # Edge and vertex regions, lowest priority first so the checks Ericson makes first win.
+        t_bc = _safe_ratio(d4 - d3, (d4 - d3) + (d5 - d6))
+        _set(bary, (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), 0 * t_bc, 1 - t_bc, t_bc)
+        t_ac = _safe_ratio(d2, d2 - d6)
+        _set(bary, (vb <= 0) & (d2 >= 0) & (d6 <= 0), 1 - t_ac, 0 * t_ac, t_ac)
+        _set(bary, (d6 >= 0) & (d5 <= d6), 0.0, 0.0, 1.0)
+        t_ab = _safe_ratio(d1, d1 - d3)
+        _set(bary, (vc <= 0) & (d1 >= 0) & (d3 <= 0), 1 - t_ab, t_ab, 0 * t_ab)
+        _set(bary, (d3 >= 0) & (d4 <= d3), 0.0, 1.0, 0.0)
+        _set(bary, (d1 <= 0) & (d2 <= 0), 1.0, 0.0, 0.0)
+    return bary
+
+
+def closest_on_surface(
+    points: np.ndarray, surface: np.ndarray, faces: np.ndarray, guess: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each point, the face index, barycentric [M, 3] and distance of its exact closest point on the surface.
+
+    An upper bound of each distance (from the faces around the nearest surface vertex, or the point's `guess`
+    face) limits the search to the faces whose bounding sphere comes within it (per face-size class, k-d trees).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    surface = np.asarray(surface, dtype=np.float64)
+    corners = surface[faces]  # [F, 3, 3]
+    centroid = corners.mean(axis=1)
+    if guess is None:
+        owner, candidate = _faces_at_nearest_vertex(points, surface, faces)
+    else:
+        owner, candidate = np.arange(len(points)), np.asarray(guess)
+    bound = _best(points, corners, owner, candidate)[2]
+    radius = np.linalg.norm(corners - centroid[:, None], axis=2).max(axis=1)
+    near_owner, near = _faces_within(points, centroid, radius, bound)
+    return _best(points, corners, np.concatenate([owner, near_owner]), np.concatenate([candidate, near]))
+
+
+def _faces_at_nearest_vertex(points, surface, faces) -> tuple[np.ndarray, np.ndarray]:
+    """(point, face) pairs: every face around each point's nearest used surface vertex."""
+    used = np.unique(faces)
+    _, nearest = cKDTree(surface[used]).query(points)
+    nearest = used[nearest]
+    order = np.argsort(faces.ravel(), kind="stable")
+    starts = np.searchsorted(faces.ravel()[order], np.arange(len(surface) + 1))
+    degree = np.diff(starts)[nearest]
+    owner = np.repeat(np.arange(len(points)), degree)
+    offsets = np.arange(degree.sum()) - np.repeat(np.cumsum(degree) - degree, degree)
+    return owner, order[np.repeat(starts[nearest], degree) + offsets] // 3
+
+
+def _faces_within(points, centroid, radius, bound) -> tuple[np.ndarray, np.ndarray]:
+    """(point, face) pairs whose face bounding sphere is within `bound` of the point."""
+    size_class = np.floor(np.log(radius.max() / np.maximum(radius, radius.max() * 1e-9)) / np.log(4)).astype(np.int64)
+    owners, candidates = [], []
+    for level in np.unique(size_class):
+        members = np.flatnonzero(size_class == level)
+        reach = bound * (1 + 1e-9) + radius[members].max() + 1e-12
+        lists = cKDTree(centroid[members]).query_ball_point(points, r=reach, return_sorted=False)
+        lengths = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+        if lengths.sum() == 0:
+            continue
+        found = members[np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))]
+        owner = np.repeat(np.arange(len(points)), lengths)
+        gap = np.linalg.norm(points[owner] - centroid[found], axis=1) - radius[found]
+        close = gap <= bound[owner] * (1 + 1e-9) + 1e-12
+        owners.append(owner[close])
+        candidates.append(found[close])
+    if not owners:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(owners), np.concatenate(candidates)
+
+
+def _best(points, corners, owner, candidate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point, the closest of its candidate faces: (face, bary, distance); ties go to the lowest face index."""
+    tri = corners[candidate]
+    bary = closest_on_triangles(points[owner], tri[:, 0], tri[:, 1], tri[:, 2])
+    distance = np.linalg.norm(np.einsum("mk,mkd->md", bary, tri) - points[owner], axis=1)
+    best = np.lexsort((candidate, distance, owner))
+    first = best[np.searchsorted(owner[best], np.arange(len(points)))]
+    return candidate[first], bary[first], distance[first]
+
+
+def carry(trajectories: np.ndarray, faces: np.ndarray, face_index: np.ndarray, bary: np.ndarray) -> np.ndarray:
+    """Positions [T, M, 3] of barycentric points on `faces` of trajectories [T, V, 3] in every frame (float32)."""
+    corners = faces[face_index]  # [M, 3]
+    result = np.einsum("mk,tmkd->tmd", bary, trajectories[:, corners].astype(np.float64))
+    return result.astype(np.float32)
+
+
+def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.einsum("md,md->m", x, y)
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.clip(np.where(den != 0, num / np.where(den != 0, den, 1), 0.0), 0.0, 1.0)
+
+
+def _set(bary: np.ndarray, mask: np.ndarray, u, v, w) -> None:
+    for column, value in enumerate((u, v, w)):
+        bary[:, column] = np.where(mask, value, bary[:, column])

@@ -1,0 +1,76 @@
+"""Weld vertices whose whole trajectories coincide; drop degenerate, duplicate and unreferenced elements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+
+@dataclass
+class WeldedMesh:
+    """Trajectories [T, V, 3] (original values of the kept vertices) and faces [F, 3] int32."""
+
+    trajectories: np.ndarray
+    faces: np.ndarray
+    source_index: np.ndarray  # [V] index of each kept vertex in the input
+
+
+def bbox_diagonal(points: np.ndarray) -> float:
+    """Length of the axis-aligned bounding box diagonal of [V, 3] points (0 when empty)."""
+    if len(points) == 0:
+        return 0.0
+    return float(np.linalg.norm(points.max(axis=0).astype(np.float64) - points.min(axis=0)))
+
+
+def weld(trajectories: np.ndarray, faces: np.ndarray, tolerance: float) -> WeldedMesh:
+    """Merge vertices within `tolerance` (absolute) of each other in every frame, then clean the faces.
+
+    Each merged group keeps the trajectory of its lowest-index member; kept vertices stay in input order.
+    """
+    count = trajectories.shape[1]
+    representative = np.arange(count)
+    if count > 1:
+        pairs = cKDTree(trajectories[0]).query_pairs(r=tolerance, output_type="ndarray")
+        if len(pairs):
+            pairs = pairs[_max_gaps(trajectories, pairs) <= tolerance]
+        if len(pairs):
+            graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
+            _, labels = connected_components(graph, directed=False)
+            lowest = np.full(labels.max() + 1, count)
+            np.minimum.at(lowest, labels, np.arange(count))
+            representative = lowest[labels]
+    faces = clean_faces(representative[np.asarray(faces, dtype=np.int64)])
+    return WeldedMesh(*drop_unreferenced(trajectories, faces))
+
+
+def _max_gaps(trajectories: np.ndarray, pairs: np.ndarray, block_bytes: int = 64 << 20) -> np.ndarray:
+    """Largest distance over all frames between the two vertices of each pair (in blocks of bounded memory)."""
+    block = max(1, block_bytes // (12 * trajectories.shape[0]))
+    gaps = np.empty(len(pairs))
+    for start in range(0, len(pairs), block):
+        a, b = pairs[start : start + block, 0], pairs[start : start + block, 1]
+        gaps[start : start + block] = np.linalg.norm(trajectories[:, a] - trajectories[:, b], axis=-1).max(axis=0)
+    return gaps
+
+
+def clean_faces(faces: np.ndarray) -> np.ndarray:
+    """Drop faces with a repeated vertex and later copies of a face with the same vertex set, keeping order."""
+    faces = np.asarray(faces).reshape(-1, 3)
+    distinct = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    faces = faces[distinct]
+    if len(faces) == 0:
+        return faces
+    _, first = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+    return faces[np.sort(first)]
+
+
+def drop_unreferenced(trajectories: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep only vertices some face uses, in their order; re-index the faces; also return the kept indices."""
+    used = np.unique(faces)
+    remap = np.full(trajectories.shape[1], -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return trajectories[:, used], remap[faces].astype(np.int32).reshape(-1, 3), used
