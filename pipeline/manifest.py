@@ -1,0 +1,116 @@
+"""The job output folder: atomic Parquet partitions, per-unit completion markers, stage config hashes in paths.
+
+Layout (OUT/):
+  job.json                                   the resolved job spec and every stage hash
+  blobs/<sha[:2]>/<sha>.glb                  harvested asset bytes (content-addressed)
+  harvest/<hash>/source-<i>.parquet          provenance rows per source (+ .done.json marker)
+  assets/<hash>/part-<unit>.parquet          one row per unique asset (provenances, counts)
+  clips/<hash>/part-<unit>.parquet           clips of one unit of work (sorted by clip_id)
+  captions/<hash>/part-<unit>.parquet
+  errors/<stage>/<hash>/part-<unit>.parquet  every rejected or failed item
+  shards/<hash>/                             WebDataset tars + shards.parquet
+  markers/<stage>/<hash>/<unit>.json         completion marker with the unit's counts (written last)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, value) -> None:
+    """Write JSON atomically; an identical file already there is left untouched."""
+    data = (json.dumps(value, sort_keys=True, indent=1) + "\n").encode()
+    if not (path.is_file() and path.read_bytes() == data):
+        atomic_write_bytes(path, data)
+
+
+def atomic_write_table(path: Path, table) -> None:
+    """Write a pyarrow Table as one Parquet file atomically (same table -> same bytes)."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_table(path: Path, schema=None):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, schema=schema)
+
+
+def table_from_rows(rows: list[dict], schema):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+class Manifest:
+    """Paths and completion markers of one job output folder."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+
+    def partition(self, table: str, stage_hash: str, unit: str) -> Path:
+        return self.out / table / stage_hash / f"part-{unit}.parquet"
+
+    def errors(self, stage: str, stage_hash: str, unit: str) -> Path:
+        return self.out / "errors" / stage / stage_hash / f"part-{unit}.parquet"
+
+    def marker(self, stage: str, stage_hash: str, unit: str) -> Path:
+        return self.out / "markers" / stage / stage_hash / f"{unit}.json"
+
+    def is_done(self, stage: str, stage_hash: str, unit: str) -> bool:
+        return self.marker(stage, stage_hash, unit).is_file()
+
+    def read_marker(self, stage: str, stage_hash: str, unit: str) -> dict | None:
+        path = self.marker(stage, stage_hash, unit)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def commit(self, stage: str, stage_hash: str, unit: str, counts: dict) -> None:
+        """Mark a unit done; called after every partition of the unit has been renamed into place."""
+        atomic_write_json(self.marker(stage, stage_hash, unit), counts)
+
+    def markers(self, stage: str, stage_hash: str) -> dict[str, dict]:
+        folder = self.out / "markers" / stage / stage_hash
+        if not folder.is_dir():
+            return {}
+        return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+    def shards_dir(self, stage_hash: str) -> Path:
+        return self.out / "shards" / stage_hash
+
+    def job_file(self) -> Path:
+        return self.out / "job.json"
+
+    def clean_temp(self) -> int:
+        """Remove temp files a killed run left behind; returns how many."""
+        removed = 0
+        if not self.out.is_dir():
+            return 0
+        for path in sorted(self.out.rglob(f"{TEMP_PREFIX}*")):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+        return removed

@@ -1,0 +1,482 @@
+"""Runs a job: harvest (driver) -> evaluate+resample (one Ray task per asset) -> caption (actor pool) -> shard.
+
+Units of work are batches of sorted asset ids; each stage commits a unit atomically (Parquet written to a temp
+name, renamed, then a completion marker with the unit's counts), so a killed run resumes where it stopped and a
+finished one does nothing. Stage config hashes (each including its upstream hash) name the output partitions.
+
+Why Ray tasks and not `Dataset.map_batches` for evaluate+resample: Ray Data has no per-item time limit, and a
+pathological asset must be killed (`ray.cancel(force=True)`) and recorded without losing its batch. Each task
+asks for a `memory` resource that grows with the asset's size, so big assets get fewer concurrent slots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.accounting import account, by_unit, merge
+from pipeline.config import JobSpec, as_plain, config_hash
+from pipeline.manifest import Manifest, atomic_write_json, atomic_write_table, read_table, table_from_rows
+from pipeline.progress import Progress
+from schemas.tables import error_row
+
+MiB = 1024 * 1024
+
+
+class StalledError(RuntimeError):
+    """Nothing finished for run.stall_timeout_s."""
+
+
+class CaptionWorkerError(RuntimeError):
+    """The caption actors keep dying: a setup problem (backend, model, GPU), not a problem of the clips."""
+
+
+@dataclass
+class Hashes:
+    harvest: dict[int, str]
+    evaluate: str
+    resample: str
+    caption: str
+    shard: str
+
+    def of(self, stage: str) -> str:
+        return getattr(self, stage)
+
+
+@dataclass
+class Plan:
+    """The harvested assets and how they are cut into units."""
+
+    assets: dict[str, dict]  # asset_id -> {"sources": [...], "bytes", "format", "blob", "name", "tags", ...}
+    units: dict[str, list[str]]  # unit id -> sorted asset ids
+    hashes: Hashes
+    harvest_counts: list[dict] = field(default_factory=list)
+
+
+def group_assets(provenance: list[dict]) -> dict[str, dict]:
+    """One entry per asset id with every provenance, sorted by uri (licence/name from the first that has one)."""
+    assets: dict[str, dict] = {}
+    for row in sorted(provenance, key=lambda r: (r["asset_id"], r["uri"])):
+        asset = assets.setdefault(row["asset_id"], {"sources": [], "bytes": row["bytes"], "format": row["format"],
+                                                    "blob": row["blob"], "name": "", "tags": [], "license": "",
+                                                    "attribution": ""})
+        asset["sources"].append({k: row[k] for k in ("kind", "uri", "name", "license", "attribution")})
+        for key in ("name", "license", "attribution"):
+            asset[key] = asset[key] or row[key]
+        asset["tags"] = asset["tags"] or list(row["tags"] or [])
+    return assets
+
+
+def source_text(asset: dict) -> str:
+    uris = [s["uri"] for s in asset["sources"]]
+    return uris[0] + (f" (+{len(uris) - 1} more)" if len(uris) > 1 else "")
+
+
+def asset_row(asset_id: str, asset: dict, stats: dict) -> dict:
+    """A schemas.tables.ASSETS row."""
+    return {"asset_id": asset_id, "sources": asset["sources"], "license": asset["license"],
+            "attribution": asset["attribution"], "bytes": asset["bytes"], "format": asset["format"],
+            "blob": asset["blob"], "animations": stats["animations"], "vertices": stats["vertices"],
+            "faces": stats["faces"]}
+
+
+def digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Runner:
+    """One job run into one output folder."""
+
+    def __init__(self, job: JobSpec, out: str | Path, address: str | None = None, stream=None,
+                 show_progress: bool = True):
+        self.job = job
+        self.manifest = Manifest(out)
+        self.out = self.manifest.out
+        self.address = address or os.environ.get("RAY_ADDRESS") or job.run.address
+        self.stream = stream or sys.stderr
+        self.show_progress = show_progress
+        # seconds inside the stage functions (summed over workers) and wall seconds of each driver phase,
+        # for benchmarks/pipeline.py's overhead measurement
+        self.stage_seconds: Counter = Counter()
+        self.phase_seconds: Counter = Counter()
+
+    # ---- harvest ------------------------------------------------------------------------------------------
+    def harvest(self) -> Plan:
+        from schemas.tables import ERRORS
+        from stages.harvest import PROVENANCE, BlobStore, harvest_source
+
+        store = BlobStore(self.out)
+        provenance: list[dict] = []
+        hashes: dict[int, str] = {}
+        counts = []
+        for index, source in enumerate(self.job.sources):
+            h = config_hash("harvest", {"source": source, "harvest": self.job.harvest})
+            hashes[index] = h
+            path = self.manifest.partition("harvest", h, "source")
+            if not self.manifest.is_done("harvest", h, "source"):
+                progress = Progress(f"harvest {source.kind}", 0, "files", self.stream, enabled=self.show_progress)
+                rows, errors = harvest_source(source, self.job.harvest, self.job.base_dir, store, progress)
+                progress.close()
+                ok_uris = {r["uri"] for r in rows}
+                seen = sorted(ok_uris | {e["unit_id"] for e in errors})
+                stage_counts, extra = account("harvest", seen, ok_uris, by_unit(errors))
+                atomic_write_table(path, table_from_rows(sorted(rows, key=lambda r: r["uri"]), PROVENANCE))
+                atomic_write_table(self.manifest.errors("harvest", h, "source"), table_from_rows(errors + extra, ERRORS))
+                self.manifest.commit("harvest", h, "source", dict(stage_counts, source=index, kind=source.kind))
+            provenance.extend(read_table(path).to_pylist())
+            counts.append(self.manifest.read_marker("harvest", h, "source"))
+        assets = group_assets(provenance)
+        ids = sorted(assets)
+        size = self.job.run.unit_size
+        units = {f"{i // size:05d}": ids[i : i + size] for i in range(0, len(ids), size)}
+        upstream = digest({"provenance": [[r["asset_id"], r["uri"], r["name"], r["license"], r["attribution"]]
+                                          for r in sorted(provenance, key=lambda r: (r["asset_id"], r["uri"]))],
+                           "unit_size": size})
+        evaluate = config_hash("evaluate", self.job.evaluate, upstream)
+        resample = config_hash("resample", self.job.resample, evaluate)
+        caption = config_hash("caption", self.job.caption, resample)
+        shard = config_hash("shard", self.job.shard, caption)
+        plan = Plan(assets, units, Hashes(hashes, evaluate, resample, caption, shard), counts)
+        atomic_write_json(self.manifest.job_file(), {
+            "name": self.job.name, "sources": as_plain(self.job.sources),
+            "config": {k: as_plain(v) for k, v in self.job.stage_configs().items()},
+            "run": as_plain(self.job.run),
+            "hashes": {"harvest": [hashes[i] for i in sorted(hashes)], "evaluate": evaluate, "resample": resample,
+                       "caption": caption, "shard": shard},
+            "units": len(units), "assets": len(assets),
+        })
+        return plan
+
+    # ---- what is left ---------------------------------------------------------------------------------------
+    def pending(self, plan: Plan) -> dict[str, list[str]]:
+        h = plan.hashes
+        done = {s: set(self.manifest.markers(s, h.of(s))) for s in ("evaluate", "resample", "caption")}
+        return {
+            "clips": [u for u in plan.units if u not in done["resample"] or u not in done["evaluate"]],
+            "caption": [u for u in plan.units if u not in done["caption"]],
+            "shard": [] if self.manifest.is_done("shard", h.shard, "all") else ["all"],
+        }
+
+    # ---- commits ---------------------------------------------------------------------------------------------
+    def commit_clips(self, plan: Plan, unit: str, results: dict[str, dict]):
+        """Write one unit's assets, clips and errors, then its evaluate and resample markers; returns the clips."""
+        import pyarrow as pa
+
+        from schemas.tables import ASSETS, CLIPS, ERRORS
+
+        h, m = plan.hashes, self.manifest
+        ids = plan.units[unit]
+        sources = {a: source_text(plan.assets[a]) for a in ids}
+        evaluate_errors = {a: results[a]["evaluate_errors"] for a in ids}
+        evaluated = [a for a in ids if not evaluate_errors[a]]
+        counts, extra = account("evaluate", ids, set(evaluated), evaluate_errors, sources)
+        if not m.is_done("evaluate", h.evaluate, unit):
+            assets = [asset_row(a, plan.assets[a], results[a]["stats"]) for a in ids]
+            atomic_write_table(m.partition("assets", h.evaluate, unit), table_from_rows(assets, ASSETS))
+            rows = [r for a in ids for r in evaluate_errors[a]] + extra
+            atomic_write_table(m.errors("evaluate", h.evaluate, unit), table_from_rows(rows, ERRORS))
+            m.commit("evaluate", h.evaluate, unit, counts)
+        tables = [results[a]["clips"] for a in evaluated if results[a]["clips"] is not None]
+        clips = pa.concat_tables(tables).combine_chunks() if tables else CLIPS.empty_table()
+        clips = clips.sort_by("clip_id")
+        with_clips = {a for a in evaluated if results[a]["clips"] is not None and results[a]["clips"].num_rows}
+        resample_errors = {a: results[a]["resample_errors"] for a in evaluated}
+        counts, extra = account("resample", evaluated, with_clips, resample_errors, sources)
+        counts["clips"] = clips.num_rows
+        atomic_write_table(m.partition("clips", h.resample, unit), clips)
+        rows = [r for a in evaluated for r in resample_errors[a]] + extra
+        atomic_write_table(m.errors("resample", h.resample, unit), table_from_rows(rows, ERRORS))
+        m.commit("resample", h.resample, unit, counts)
+        return clips
+
+    def commit_captions(self, plan: Plan, unit: str, clip_ids: list[str], result: dict) -> None:
+        from schemas.tables import CAPTIONS, ERRORS
+
+        h, m = plan.hashes, self.manifest
+        rows = sorted(result["rows"], key=lambda r: (r["clip_id"], r["caption_index"], r["backend"]))
+        if not self.job.run.record_timings:
+            rows = [dict(r, seconds=0.0) for r in rows]
+        counts, extra = account("caption", clip_ids, {r["clip_id"] for r in rows}, by_unit(result["errors"]))
+        counts["captions"] = len(rows)
+        atomic_write_table(m.partition("captions", h.caption, unit), table_from_rows(rows, CAPTIONS))
+        errors = sorted(result["errors"], key=lambda r: r["unit_id"]) + extra
+        atomic_write_table(m.errors("caption", h.caption, unit), table_from_rows(errors, ERRORS))
+        m.commit("caption", h.caption, unit, counts)
+
+    def write_shards(self, plan: Plan) -> None:
+        """All clips, sorted by clip id (units are ranges of sorted asset ids), into deterministic shards."""
+        from schemas.tables import ERRORS
+        from stages.shard import write_shards
+        from stages.shard.sample import sample_key
+
+        from pipeline.tasks import clips_of_table
+
+        h, m = plan.hashes, self.manifest
+        units = sorted(plan.units)
+        captions: dict[str, list[dict]] = {}
+        for unit in units:
+            for row in read_table(m.partition("captions", h.caption, unit)).to_pylist():
+                captions.setdefault(row["clip_id"], []).append(row)
+        assets = {r["asset_id"]: r for u in units for r in read_table(m.partition("assets", h.evaluate, u)).to_pylist()}
+        clip_ids: list[str] = []
+
+        def clips():
+            for unit in units:
+                table = read_table(m.partition("clips", h.resample, unit))
+                for clip in clips_of_table(table):
+                    clip_ids.append(clip.clip_id)
+                    yield clip
+
+        final = m.shards_dir(h.shard)
+        tmp = final.with_name(f".tmp-{final.name}")
+        for folder in (final, tmp):
+            shutil.rmtree(folder, ignore_errors=True)
+        start = time.perf_counter()
+        rows, errors = write_shards(clips(), captions, assets, str(tmp), self.job.shard)
+        self.stage_seconds["shard"] += time.perf_counter() - start
+        os.replace(tmp, final)
+        by_key = {sample_key(c): c for c in clip_ids}
+        ok = {by_key[r["key"]] for r in rows if r["key"] in by_key}
+        counts, extra = account("shard", clip_ids, ok, by_unit(errors))
+        counts["shards"] = len({r["shard"] for r in rows})
+        counts["samples"] = len(rows)
+        atomic_write_table(m.errors("shard", h.shard, "all"), table_from_rows(errors + extra, ERRORS))
+        m.commit("shard", h.shard, "all", counts)
+
+    # ---- the run ---------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.manifest.clean_temp()
+        start = time.perf_counter()
+        plan = self.harvest()
+        self.phase_seconds["harvest"] = time.perf_counter() - start
+        todo = self.pending(plan)
+        if not any(todo.values()):
+            print("nothing to do: every unit of this job is already committed in " f"{self.out}", file=self.stream)
+            return self.summary(plan)
+        if todo["clips"] or todo["caption"]:
+            with ray_session(self.job, self.address) as ray:
+                start = time.perf_counter()
+                self.run_units(ray, plan, todo)
+                self.phase_seconds["units"] = time.perf_counter() - start
+        if self.pending(plan)["shard"]:
+            if self.show_progress:
+                print("shard: writing shards ...", file=self.stream)
+            start = time.perf_counter()
+            self.write_shards(plan)
+            self.phase_seconds["shard"] = time.perf_counter() - start
+        return self.summary(plan)
+
+    def run_units(self, ray, plan: Plan, todo: dict[str, list[str]]) -> None:
+        from pipeline.tasks import clips_for_asset
+
+        job, h, m = self.job, plan.hashes, self.manifest
+        resources = ray.cluster_resources()
+        cpus = int(resources.get("CPU", 1))
+        caption_cpus = job.run.caption_actors * job.run.caption_num_cpus
+        workers = job.run.workers or max(1, int(cpus - caption_cpus))
+        # a task must fit on one node: cap memory requests by the largest node's memory resource
+        node_memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+        node_memory = node_memory or 64 * 1024 * MiB
+        limits_ref, resample_ref = ray.put(job.evaluate), ray.put(job.resample)
+        asset_task = ray.remote(clips_for_asset)
+
+        clip_units = list(todo["clips"])
+        caption_queue = [u for u in todo["caption"] if u not in set(clip_units)]
+        queue = [(u, a) for u in clip_units for a in plan.units[u]]
+        results: dict[str, dict[str, dict]] = {u: {} for u in clip_units}
+        running: dict = {}  # ref -> (unit, asset_id, started, attempt)
+        captioning: dict = {}  # ref -> (unit, actor, clip_ids)
+        actors: list = []
+        idle: list = []
+        progress = Progress("evaluate+resample", len(queue), "assets", self.stream, enabled=self.show_progress)
+        caption_total = len(todo["caption"])
+        captions_done = 0
+        clips_made = 0
+        last_progress = time.monotonic()
+
+        def made() -> str:
+            return f"clips {clips_made}, captioned units {captions_done}/{caption_total}"
+
+        def memory_for(asset_id: str) -> int:
+            wanted = job.run.memory_base_mb * MiB + job.run.memory_per_byte * plan.assets[asset_id]["bytes"]
+            return int(min(wanted, job.run.memory_max_mb * MiB, node_memory))
+
+        def submit(unit: str, asset_id: str, attempt: int = 1) -> None:
+            asset = plan.assets[asset_id]
+            data = (self.out / asset["blob"]).read_bytes()
+            ref = asset_task.options(num_cpus=1, memory=memory_for(asset_id), max_retries=0).remote(
+                asset_id, data, asset["format"], source_text(asset), limits_ref, resample_ref)
+            running[ref] = (unit, asset_id, time.monotonic(), attempt)  # in flight <= workers: it starts now
+
+        def failed(unit: str, asset_id: str, kind: str, message: str, attempt: int) -> dict:
+            row = error_row("evaluate", asset_id, kind, message, source=source_text(plan.assets[asset_id]),
+                            attempt=attempt)
+            return {"asset_id": asset_id, "stats": {"animations": -1, "vertices": -1, "faces": -1},
+                    "evaluate_errors": [row], "resample_errors": [], "clips": None, "stage_seconds": 0.0}
+
+        def finish(unit: str, asset_id: str, result: dict) -> None:
+            nonlocal clips_made
+            self.stage_seconds["evaluate+resample"] += result["stage_seconds"]
+            results[unit][asset_id] = result
+            if len(results[unit]) == len(plan.units[unit]):
+                table = self.commit_clips(plan, unit, results.pop(unit))
+                clips_made += table.num_rows
+                if unit in todo["caption"]:
+                    caption_queue.append(unit)  # its clips are read back from disk: memory stays bounded
+            progress.update(1, made())
+
+        def start_caption(unit: str) -> None:
+            table = read_table(m.partition("clips", h.resample, unit))
+            actor = idle.pop()
+            assets = {a: {"name": plan.assets[a]["name"], "tags": plan.assets[a]["tags"]} for a in plan.units[unit]}
+            ref = actor.caption.remote(table, assets)
+            captioning[ref] = (unit, actor, table.column("clip_id").to_pylist())
+
+        worker = ray.remote(CaptionWorker).options(num_cpus=job.run.caption_num_cpus,
+                                                   num_gpus=job.run.caption_num_gpus)
+        caption_attempts: Counter = Counter()
+
+        def make_actors() -> None:
+            for _ in range(job.run.caption_actors):
+                actors.append(worker.remote(job.caption))
+            idle.extend(actors)
+
+        try:
+            if todo["caption"]:
+                make_actors()  # the model loads while the first assets are evaluated
+            while queue or running or caption_queue or captioning:
+                while queue and len(running) < workers:
+                    submit(*queue.pop(0))
+                while caption_queue and idle:
+                    start_caption(caption_queue.pop(0))
+                refs = list(running) + list(captioning)
+                ready, _ = ray.wait(refs, num_returns=1, timeout=1.0)
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0) if ready else (ready, None)
+                now = time.monotonic()
+                for ref in ready:
+                    last_progress = now
+                    if ref in captioning:
+                        unit, actor, clip_ids = captioning.pop(ref)
+                        try:
+                            result = ray.get(ref)
+                        except ray.exceptions.RayActorError as exc:
+                            # the actor died (or its model failed to load): infrastructure, not the clips' fault
+                            caption_attempts[unit] += 1
+                            if caption_attempts[unit] > job.run.max_retries:
+                                raise CaptionWorkerError(
+                                    f"the caption actor died {caption_attempts[unit]} times on unit {unit} "
+                                    f"(backend {job.caption.backend}): {' '.join(str(exc).split())[:400]}; fix the "
+                                    "caption backend (or use backend: motion) and re-run to resume") from None
+                            ray.kill(actor)
+                            actors.remove(actor)
+                            replacement = worker.remote(job.caption)
+                            actors.append(replacement)
+                            idle.append(replacement)
+                            caption_queue.insert(0, unit)
+                            continue
+                        idle.append(actor)
+                        self.stage_seconds["caption"] += result["stage_seconds"]
+                        self.commit_captions(plan, unit, clip_ids, result)
+                        captions_done += 1
+                        progress.update(0, made())
+                        continue
+                    unit, asset_id, _, attempt = running.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except (ray.exceptions.WorkerCrashedError, ray.exceptions.ObjectLostError,
+                            ray.exceptions.NodeDiedError) as exc:
+                        if attempt <= job.run.max_retries:
+                            submit(unit, asset_id, attempt + 1)
+                            continue
+                        result = failed(unit, asset_id, "worker-crashed", f"{source_text(plan.assets[asset_id])}: "
+                                        f"worker died {attempt} times ({type(exc).__name__})", attempt)
+                    except ray.exceptions.OutOfMemoryError:
+                        result = failed(unit, asset_id, "out-of-memory", f"{source_text(plan.assets[asset_id])}: "
+                                        "killed by Ray's memory monitor; raise run.memory_per_byte", attempt)
+                    except ray.exceptions.RayError as exc:
+                        result = failed(unit, asset_id, "worker-error", " ".join(str(exc).split())[:500], attempt)
+                    finish(unit, asset_id, result)
+                for ref, (unit, asset_id, started, attempt) in list(running.items()):
+                    if now - started > job.run.item_timeout_s:
+                        ray.cancel(ref, force=True)
+                        del running[ref]
+                        finish(unit, asset_id, failed(unit, asset_id, "timeout", f"{source_text(plan.assets[asset_id])}: "
+                               f"evaluate+resample ran over run.item_timeout_s={job.run.item_timeout_s:g}s and was "
+                               "killed", attempt))
+                        last_progress = now
+                if now - last_progress > job.run.stall_timeout_s:
+                    raise StalledError(f"nothing finished for {job.run.stall_timeout_s:g}s (run.stall_timeout_s); "
+                                       "committed units are kept: re-run the same command to resume")
+        finally:
+            progress.close()
+            for actor in actors:
+                ray.kill(actor)
+
+    # ---- summary ---------------------------------------------------------------------------------------------
+    def summary(self, plan: Plan) -> dict:
+        return job_summary(self.manifest, plan.hashes, plan.harvest_counts)
+
+
+class CaptionWorker:
+    """Ray actor around stages.caption's captioner (the model is loaded once, in __init__)."""
+
+    def __init__(self, config):
+        from stages.caption import make_captioner
+
+        self.captioner = make_captioner(config)
+
+    def caption(self, clips_table, assets: dict) -> dict:
+        from pipeline.tasks import captions_for_unit
+
+        return captions_for_unit(self.captioner, clips_table, assets)
+
+
+def job_summary(manifest: Manifest, hashes: Hashes, harvest_counts: list[dict]) -> dict:
+    """Per-stage counts (merged markers) and where each output lives."""
+    stages = {"harvest": merge([c for c in harvest_counts if c])}
+    for stage in ("evaluate", "resample", "caption", "shard"):
+        stages[stage] = merge(list(manifest.markers(stage, hashes.of(stage)).values()))
+    return {
+        "stages": stages,
+        "paths": {
+            "assets": f"assets/{hashes.evaluate}", "clips": f"clips/{hashes.resample}",
+            "captions": f"captions/{hashes.caption}", "shards": f"shards/{hashes.shard}", "errors": "errors",
+        },
+    }
+
+
+class ray_session:
+    """Connect to RAY_ADDRESS / --address, or start a local Ray sized by the job spec; shut down what we started."""
+
+    def __init__(self, job: JobSpec, address: str | None):
+        self.job, self.address, self.owned = job, address, False
+
+    def __enter__(self):
+        import ray
+
+        if ray.is_initialized():
+            return ray
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if self.address:
+            ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+        else:
+            cpus = self.job.run.num_cpus or os.cpu_count() or 1
+            store = self.job.run.object_store_mb or (512 if cpus <= 4 else None)
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, object_store_memory=store * MiB if store else None)
+        self.owned = True
+        return ray
+
+    def __exit__(self, *exc):
+        import ray
+
+        if self.owned:
+            ray.shutdown()
+        return False

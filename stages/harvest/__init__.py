@@ -1,0 +1,75 @@
+"""Harvest: list every source, fetch bytes into the content-addressed blob store, one provenance row per input.
+
+    rows, errors = harvest_source(source, config, base_dir, store)
+
+Rows follow PROVENANCE (one per fetched input; the same asset id may appear under several uris); the runner
+groups them into `assets` rows. Errors are `schemas.tables.error_row`s of stage "harvest".
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+
+from schemas.tables import error_row
+from stages.harvest.blob_store import BlobStore, content_id
+from stages.harvest.item import FetchError, Item
+from stages.harvest.pack import name_and_tags
+
+__all__ = ["BlobStore", "content_id", "harvest_source", "list_source", "PROVENANCE", "FetchError", "Item"]
+
+
+# One row per fetched input (the runner groups them by asset_id into `assets` rows); tags feed the captioner.
+PROVENANCE = pa.schema([
+    ("asset_id", pa.string()), ("kind", pa.string()), ("uri", pa.string()), ("name", pa.string()),
+    ("license", pa.string()), ("attribution", pa.string()), ("tags", pa.list_(pa.string())),
+    ("bytes", pa.int64()), ("format", pa.string()), ("blob", pa.string()),
+], metadata={"dymesh.table": "provenance", "dymesh.version": "1"})
+
+
+def list_source(source, config, base_dir: str) -> tuple[list[Item], list[tuple[str, str, str]]]:
+    """Items of one source (sorted by uri) and (uri, error type, message) for what could not be listed."""
+    from stages.harvest import generated, local, objaverse_source, objectstore, url_list
+
+    modules = {"local": local, "url-list": url_list, "objectstore": objectstore, "objaverse": objaverse_source,
+               "generated": generated}
+    items, problems = modules[source.kind].list_items(source, config, base_dir)
+    return sorted(items, key=lambda item: item.uri), problems
+
+
+def _fetch(item: Item):
+    try:
+        return item.fetch()
+    except FetchError as exc:
+        return exc
+    except (OSError, ValueError) as exc:  # anything else a reader raises is still one failed input
+        return FetchError(type(exc).__name__, f"{item.uri}: {exc}")
+
+
+def harvest_source(source, config, base_dir: str, store: BlobStore, progress=None) -> tuple[list[dict], list[dict]]:
+    """Fetch every item of one source into `store`; returns (provenance rows, error rows), both sorted by uri."""
+    items, problems = list_source(source, config, base_dir)
+    errors = [error_row("harvest", uri, kind, message, source=uri) for uri, kind, message in problems]
+    if progress is not None:
+        progress.total = len(items)
+    rows = []
+    with ThreadPoolExecutor(max_workers=max(1, config.fetch_threads)) as pool:
+        for item, result in zip(items, pool.map(_fetch, items)):
+            if progress is not None:
+                progress.update(1)
+            if isinstance(result, FetchError):
+                errors.append(error_row("harvest", item.uri, result.kind, str(result), source=item.uri,
+                                        attempt=result.attempts))
+                continue
+            data, fmt = result
+            if not data:
+                errors.append(error_row("harvest", item.uri, "empty", f"{item.uri}: empty file (0 bytes)",
+                                        source=item.uri))
+                continue
+            asset_id, blob = store.put(data, fmt)
+            name, tags = name_and_tags(data) if not item.tags else ("", list(item.tags))
+            rows.append({"asset_id": asset_id, "kind": item.kind, "uri": item.uri, "name": item.name or name,
+                         "license": item.license, "attribution": item.attribution, "tags": tags,
+                         "bytes": len(data), "format": fmt, "blob": blob})
+    return rows, sorted(errors, key=lambda e: e["unit_id"])

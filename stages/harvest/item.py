@@ -1,0 +1,63 @@
+"""One listed input of a source, its fetch errors, and the retry policy (transient I/O only)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+class FetchError(Exception):
+    """An input that cannot be fetched; `kind` is the error type written to the errors table."""
+
+    def __init__(self, kind: str, message: str, attempts: int = 1):
+        super().__init__(message)
+        self.kind = kind
+        self.attempts = attempts
+
+
+class TransientError(FetchError):
+    """A fetch failure worth retrying (timeouts, connection resets, HTTP 5xx/429)."""
+
+
+@dataclass
+class Item:
+    """One input file: where it is, what the source says about it, and how to get its bytes."""
+
+    kind: str  # source kind (schemas.tables.SOURCE.kind)
+    uri: str
+    fetch: Callable[[], tuple[bytes, str]]  # -> (asset bytes, "glb" | "gltf"); raises FetchError
+    name: str = ""
+    license: str = ""
+    attribution: str = ""
+    tags: tuple[str, ...] = ()
+
+
+def with_retries(action: Callable[[], T], retries: int, backoff_s: float) -> T:
+    """Run `action`, retrying TransientError up to `retries` times with doubling back-off."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return action()
+        except TransientError as exc:
+            if attempt > retries:
+                raise FetchError(exc.kind, f"{exc} (gave up after {attempt} attempts)", attempt) from None
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+
+
+def read_capped(stream, cap: int, what: str) -> bytes:
+    """Read at most `cap` bytes; more is a FetchError of kind "limit"."""
+    data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise FetchError("limit", f"{what}: larger than the {cap} byte cap (harvest.max_asset_bytes)")
+    return data
+
+
+def format_of(name: str) -> str:
+    return "gltf" if name.lower().endswith(".gltf") else "glb"
+
+
+ASSET_SUFFIXES = (".glb", ".gltf")

@@ -1,0 +1,112 @@
+"""Runner mechanics without Ray: accounting, atomic partitions and markers, provenance grouping, progress, the
+worker function on real and broken assets, and `dymesh status` on a job folder."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pytest
+
+from conftest import ASSETS, BROKEN
+from pipeline.accounting import account, balanced, by_unit, merge
+from pipeline.errors import UserError
+from pipeline.manifest import Manifest, atomic_write_json, atomic_write_table
+from pipeline.progress import Progress
+from pipeline.runner import asset_row, group_assets, source_text
+from pipeline.tasks import clips_for_asset
+from schemas.tables import ASSETS as ASSETS_SCHEMA
+from schemas.tables import error_row
+
+
+def test_account_gives_every_item_exactly_one_outcome():
+    rows = [error_row("resample", "b", "static", "m", status="skipped"),
+            error_row("resample", "c", "static", "m", status="skipped"),
+            error_row("resample", "c", "nan", "m"),  # a failed row wins over a skipped one
+            error_row("resample", "x", "other", "m")]  # names an item not seen: not counted
+    counts, extra = account("resample", ["a", "b", "c", "d"], {"a"}, by_unit(rows))
+    assert (counts["seen"], counts["ok"], counts["skipped"], counts["failed"]) == (4, 1, 1, 2)
+    assert [(r["unit_id"], r["error_type"]) for r in extra] == [("d", "no-output")]  # nothing disappears
+    assert counts["error_types"] == {"nan": 1, "no-output": 1, "static": 2}
+    assert balanced(counts)
+    total = merge([counts, counts])
+    assert (total["seen"], total["failed"], total["error_types"]["static"]) == (8, 4, 4) and balanced(total)
+
+
+def test_partitions_are_atomic_and_deterministic(tmp_path):
+    table = pa.table({"x": [3, 1, 2]})
+    atomic_write_table(tmp_path / "a" / "part-00000.parquet", table)
+    atomic_write_table(tmp_path / "b" / "part-00000.parquet", table)
+    assert (tmp_path / "a" / "part-00000.parquet").read_bytes() == (tmp_path / "b" / "part-00000.parquet").read_bytes()
+    assert not list(tmp_path.rglob(".tmp-*"))
+    (tmp_path / "a" / ".tmp-part-00001.parquet.123").write_bytes(b"half written")  # what a kill leaves
+    manifest = Manifest(tmp_path)
+    assert manifest.clean_temp() == 1 and not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_markers_commit_units(tmp_path):
+    manifest = Manifest(tmp_path)
+    assert not manifest.is_done("clips", "h1", "00000")
+    manifest.commit("clips", "h1", "00000", {"seen": 2, "ok": 2})
+    manifest.commit("clips", "h1", "00001", {"seen": 1, "ok": 0})
+    assert manifest.is_done("clips", "h1", "00000") and not manifest.is_done("clips", "h2", "00000")
+    assert manifest.markers("clips", "h1") == {"00000": {"seen": 2, "ok": 2}, "00001": {"seen": 1, "ok": 0}}
+    path = tmp_path / "same.json"
+    atomic_write_json(path, {"a": 1})
+    stamp = path.stat().st_mtime_ns
+    atomic_write_json(path, {"a": 1})  # identical content: not rewritten
+    assert path.stat().st_mtime_ns == stamp
+
+
+def provenance(asset_id, uri, licence="", name=""):
+    return {"asset_id": asset_id, "kind": "local", "uri": uri, "name": name, "license": licence,
+            "attribution": "", "tags": [], "bytes": 10, "format": "glb", "blob": f"blobs/{asset_id}.glb"}
+
+
+def test_group_assets_keeps_every_provenance_sorted():
+    assets = group_assets([provenance("b", "z.glb"), provenance("a", "y.glb", "CC0-1.0", "Y"),
+                           provenance("a", "x.glb", "", "X")])
+    assert sorted(assets) == ["a", "b"]
+    assert [s["uri"] for s in assets["a"]["sources"]] == ["x.glb", "y.glb"]
+    assert assets["a"]["license"] == "CC0-1.0" and assets["a"]["name"] == "X"
+    assert source_text(assets["a"]) == "x.glb (+1 more)"
+    row = asset_row("a", assets["a"], {"animations": 1, "vertices": 8, "faces": 12})
+    assert pa.Table.from_pylist([row], schema=ASSETS_SCHEMA).num_rows == 1
+
+
+def test_progress_in_a_pipe_prints_rate_and_eta_lines():
+    stream = io.StringIO()
+    progress = Progress("clips", 4, "assets", stream, interval_s=0.0)
+    progress.update(1)
+    progress.update(1, "clips 3")
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("clips: 1/4 assets [") and "assets/s, ETA" in lines[0]
+    assert lines[-1].startswith("clips: 2/4 assets") and lines[-1].endswith("clips 3")
+
+
+def test_worker_function_on_a_good_and_a_broken_asset():
+    from stages.evaluate import Limits
+    from stages.resample import ResampleConfig
+
+    config = ResampleConfig(vertices=64, frames=[8], max_clips_per_animation=1, quality_samples=128)
+    good = clips_for_asset("a" * 64, (ASSETS / "BoxAnimated.glb").read_bytes(), "glb", "BoxAnimated.glb",
+                           Limits(), config)
+    assert good["evaluate_errors"] == [] and good["stats"]["animations"] == 1
+    assert good["clips"].num_rows + len(good["resample_errors"]) > 0 and good["stage_seconds"] > 0
+    broken = clips_for_asset("b" * 64, (BROKEN / "node_cycle.glb").read_bytes(), "glb", "node_cycle.glb",
+                             Limits(), config)
+    assert broken["clips"] is None and broken["stats"]["animations"] == -1
+    [row] = broken["evaluate_errors"]
+    assert (row["stage"], row["unit_id"], row["source"], row["status"]) == ("evaluate", "b" * 64, "node_cycle.glb",
+                                                                            "failed")
+
+
+def test_status_of_a_folder_that_is_not_a_job(tmp_path):
+    from pipeline.cli import main
+
+    assert main(["status", str(tmp_path)]) == 2  # UserError: printed as one line, exit 2
+    with pytest.raises(UserError, match="not a dymesh job folder"):
+        from pipeline.commands.status import load_summary
+
+        load_summary(tmp_path)

@@ -1,0 +1,194 @@
+"""The Ray pipeline end to end on generated assets (one Ray session for the module): accounting sums, idempotent
+re-run, SIGKILL of the driver then resume with byte-identical outputs, config changes that invalidate exactly the
+changed stage and those downstream, and the real shared assets with every broken file as one error row."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ASSETS, BROKEN, REPO
+from pipeline.accounting import balanced
+from pipeline.commands.status import load_summary
+from pipeline.config import load_job
+from pipeline.runner import Runner
+
+pytestmark = pytest.mark.ray
+
+JOB = {
+    "name": "small",
+    "sources": [{"kind": "generated", "count": 8, "seed": 3}],
+    "resample": {"vertices": 128, "frames": [8], "max_clips_per_animation": 2, "quality_samples": 256},
+    "caption": {"backend": "motion"},
+    "shard": {"max_shard_samples": 5},
+    "run": {"unit_size": 2, "caption_num_cpus": 0},
+}
+
+
+def write_job(folder: Path, **changes) -> Path:
+    spec = {k: dict(v) if isinstance(v, dict) else v for k, v in JOB.items()}
+    for section, values in changes.items():
+        spec[section].update(values)
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def file_hashes(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def run_job(job_path: Path, out: Path) -> dict:
+    return Runner(load_job(job_path), out, show_progress=False).run()
+
+
+@pytest.fixture(scope="module")
+def clean_run(ray_session, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clean")
+    job = write_job(folder)
+    summary = run_job(job, folder / "out")
+    return job, folder / "out", summary
+
+
+def test_every_stage_accounts_for_every_item(clean_run):
+    _, out, summary = clean_run
+    stages = summary["stages"]
+    assert stages["harvest"]["seen"] == 8 and stages["evaluate"]["seen"] == 8
+    for name, counts in stages.items():
+        assert balanced(counts), (name, counts)
+    assert stages["resample"]["seen"] == stages["evaluate"]["ok"]
+    assert stages["caption"]["seen"] == stages["resample"]["clips"] > 0
+    assert stages["shard"]["seen"] == stages["resample"]["clips"]
+    assert stages["shard"]["samples"] == stages["shard"]["ok"]
+    import duckdb
+
+    con = duckdb.connect()
+    rows = lambda table: con.execute(f"select count(*) from '{out}/{table}/*/*.parquet'").fetchone()[0]  # noqa: E731
+    assert rows("clips") == stages["resample"]["clips"]
+    assert rows("assets") == 8
+    errors = con.execute(f"select stage, count(*) from '{out}/errors/*/*/*.parquet' group by stage").fetchall()
+    assert sum(n for _, n in errors) == sum(c["error_rows"] for c in stages.values())
+    assert load_summary(out)["stages"] == stages  # `dymesh status` reads the same numbers back
+    from pipeline.cli import main
+
+    assert main(["status", str(out)]) == 0
+
+
+def test_rerun_of_a_finished_job_does_nothing(clean_run, capsys):
+    job, out, summary = clean_run
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = Runner(load_job(job), out, show_progress=False, stream=sys.stdout).run()
+    assert "nothing to do" in capsys.readouterr().out
+    assert again == summary
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_sigkill_of_the_driver_then_resume_gives_identical_outputs(clean_run, ray_session, tmp_path):
+    """Killed twice (after its first committed unit, then the resumed run after one more commit), then finished."""
+    job, clean_out, _ = clean_run
+    out = tmp_path / "killed"
+    env = dict(os.environ, RAY_ADDRESS=ray_session.get_runtime_context().gcs_address)
+    command = [sys.executable, "-m", "pipeline.cli", "run", str(job), "--out", str(out), "--quiet"]
+    markers = out / "markers"
+    committed = lambda: len(list(markers.rglob("*.json")))  # noqa: E731
+    for wanted in (lambda before: (markers / "resample").is_dir() and any((markers / "resample").rglob("*.json")),
+                   lambda before: committed() > before):
+        before = committed()
+        driver = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and driver.poll() is None and not wanted(before):
+            time.sleep(0.02)
+        assert driver.poll() is None, "the run finished before it could be killed: " + driver.stderr.read().decode()
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        assert not list((markers / "shard").rglob("*.json"))  # killed part-way: the job is not finished
+    finished = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert file_hashes(out) == file_hashes(clean_out)
+
+
+def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, tmp_path):
+    job, clean_out, summary = clean_run
+    out = tmp_path / "out"
+    import shutil
+
+    shutil.copytree(clean_out, out)
+    before = file_hashes(out)
+    old = summary["paths"]
+    new = run_job(write_job(tmp_path, caption={"captions_per_clip": 2}), out)["paths"]
+    assert (new["assets"], new["clips"]) == (old["assets"], old["clips"])
+    assert new["captions"] != old["captions"] and new["shards"] != old["shards"]
+    after = file_hashes(out)
+    rewritten = sorted(p for p, h in before.items() if after[p] != h)
+    assert rewritten == ["job.json"]  # only the job description; nothing committed before was rewritten
+    written = {p.split("/")[0] + "/" + p.split("/")[1] for p in set(after) - set(before)}
+    assert written == {"captions/" + new["captions"].split("/")[1], "shards/" + new["shards"].split("/")[1],
+                       "errors/caption", "errors/shard", "markers/caption", "markers/shard"}
+    changed = run_job(write_job(tmp_path, resample={"vertices": 96}), out)
+    assert changed["paths"]["assets"] == old["assets"]  # evaluate's config did not change
+    assert changed["paths"]["clips"] != old["clips"]
+    assert changed["stages"]["resample"]["clips"] > 0
+
+
+def test_a_pathological_asset_is_killed_and_recorded_and_the_job_goes_on(ray_session, tmp_path):
+    """RobotExpressive at 30 fps with a window at every frame takes tens of seconds: over a 3 s limit it is killed."""
+    spec = {"name": "timeout", "sources": [{"kind": "local", "paths": [str(ASSETS / "RobotExpressive.glb"),
+                                                                        str(ASSETS / "AnimatedMorphCube.glb")]}],
+            "resample": {"vertices": "native", "frames": [16], "fps": 30.0, "stride": 1},
+            "run": {"item_timeout_s": 3, "caption_num_cpus": 0, "max_retries": 0}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
+    summary = run_job(tmp_path / "job.yaml", tmp_path / "out")
+    evaluate = summary["stages"]["evaluate"]
+    assert (evaluate["seen"], evaluate["ok"], evaluate["failed"]) == (2, 1, 1)
+    assert evaluate["error_types"] == {"timeout": 1}
+    assert summary["stages"]["resample"]["clips"] > 0  # the other asset went on to clips
+    import duckdb
+
+    [(source, message)] = duckdb.connect().execute(
+        f"select source, message from '{tmp_path}/out/errors/evaluate/*/*.parquet'").fetchall()
+    assert source.endswith("RobotExpressive.glb") and "item_timeout_s=3" in message
+
+
+def test_a_caption_backend_that_cannot_start_stops_the_run_and_keeps_the_clips(clean_run, tmp_path):
+    import shutil
+
+    from pipeline.runner import CaptionWorkerError
+
+    job, clean_out, summary = clean_run
+    out = tmp_path / "out"
+    shutil.copytree(clean_out, out)
+    broken = write_job(tmp_path, caption={"backend": "vllm"}, run={"max_retries": 0})  # no vLLM on this machine
+    with pytest.raises(CaptionWorkerError, match="backend vllm"):
+        run_job(broken, out)
+    committed = {p.parent.name for p in (out / "markers" / "caption").rglob("*.json")}
+    assert committed == {summary["paths"]["captions"].split("/")[1]}  # no caption unit committed as failed
+
+
+@pytest.mark.slow
+def test_shared_assets_job_every_broken_file_is_one_error_row(ray_session, tmp_path):
+    summary = run_job(REPO / "jobs" / "shared-assets.yaml", tmp_path / "out")
+    import duckdb
+
+    con = duckdb.connect()
+    errors = con.execute(f"select source, stage, status from '{tmp_path}/out/errors/*/*/*.parquet' "
+                     "where status = 'failed'").fetchall()
+    broken = sorted(p.name for p in BROKEN.iterdir() if p.suffix in (".glb", ".gltf"))
+    failed_files = sorted(Path(source).name for source, _, _ in errors if "/broken/" in source)
+    assert failed_files == broken  # exactly one failed row per broken file
+    clips = con.execute(f"select a.sources[1].uri, count(c.clip_id) from '{tmp_path}/out/assets/*/*.parquet' a "
+                    f"left join '{tmp_path}/out/clips/*/*.parquet' c using (asset_id) "
+                    "where a.animations > 0 group by all").fetchall()
+    assert clips and all(n > 0 for _, n in clips), clips  # every good animated asset gives clips
+    assert {Path(uri).name for uri, _ in clips} >= {"Fox.glb", "CesiumMan.glb", "RobotExpressive.glb",
+                                                    "SimpleSkin.gltf", "AnimatedMorphCube.glb"}
+    assert all(balanced(c) for c in summary["stages"].values())
+    assert summary["stages"]["evaluate"]["failed"] + summary["stages"]["harvest"]["failed"] == len(broken) + 1
