@@ -1,6 +1,6 @@
 """Shard benchmark, side by side on the same disk: writer vs dd, loader vs raw tarfile, random access, DuckDB report.
 
-    python benchmarks/shards.py [--clips 300] [--vertices 2048] [--rows 1000000] [--dir /tmp]
+    python benchmarks/shards.py [--clips 300] [--vertices 2048] [--rows 1000000] [--unit-size 64] [--dir /tmp]
 
 Prints one table; ratios are ours / baseline (higher is better for throughput).
 """
@@ -52,7 +52,7 @@ def timed(function, repeat: int = 3) -> float:
     return best
 
 
-def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 5) -> list[tuple]:
+def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 7) -> list[tuple]:
     from stages.train.loader import ShardDataset
 
     config = ShardConfig(max_shard_bytes=64 * 1024 * 1024)
@@ -65,18 +65,19 @@ def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 5) -> list
         for p in tars:
             out.write(p.read_bytes())
 
-    def write():
+    def write(durable: bool):
         folder = work / "shards-timed"
         start = time.perf_counter()
-        write_shards(clips, {}, {}, str(folder), config)
+        write_shards(clips, {}, {}, str(folder), config, durable=durable)
         seconds = time.perf_counter() - start
         shutil.rmtree(folder)  # not timed
         return seconds
 
-    def dd():
+    def dd(durable: bool):
+        """The same bytes (the shards joined, read from the page cache) into the same folder, same fsync policy."""
         target = work / "dd.bin"
         start = time.perf_counter()
-        subprocess.run(["dd", f"if={joined}", f"of={target}", "bs=4M", "status=none"], check=True)
+        subprocess.run(["dd", f"if={joined}", f"of={target}", "bs=4M", "status=none", *(["conv=fsync"] if durable else [])], check=True)
         seconds = time.perf_counter() - start
         target.unlink()
         return seconds
@@ -95,14 +96,16 @@ def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 5) -> list
         return time.perf_counter() - start
 
     # interleaved, best of `rounds` each, so that load from other processes hits both sides alike
-    best = {"write": [], "dd": [], "raw": [], "load": [], "shuffled": []}
+    best = {"write": [], "dd": [], "write durable": [], "dd fsync": [], "raw": [], "load": [], "shuffled": []}
     for _ in range(rounds):
-        best["write"].append(write())
-        best["dd"].append(dd())
+        best["write"].append(write(False))
+        best["dd"].append(dd(False))
+        best["write durable"].append(write(True))
+        best["dd fsync"].append(dd(True))
         best["raw"].append(raw_tar())
         best["load"].append(loader(False))
         best["shuffled"].append(loader(True))
-    write_s, dd_s, raw_s, load_s, shuffled_s = (min(best[k]) for k in ("write", "dd", "raw", "load", "shuffled"))
+    write_s, dd_s, durable_s, fsync_s, raw_s, load_s, shuffled_s = (min(v) for v in best.values())
     n, mb = len(clips), total / 1e6
     keys = [c.clip_id for c in clips]
     random.Random(0).shuffle(keys)
@@ -113,7 +116,8 @@ def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 5) -> list
         read_sample(str(shards), key)
         latencies.append((time.perf_counter() - start) * 1000)
     return [
-        ("shard write (MB/s)", f"{mb / write_s:.0f}", f"dd bs=4M: {mb / dd_s:.0f}", f"{dd_s / write_s:.2f}", ">= 0.80"),
+        ("shard write, durable: fsync (MB/s)", f"{mb / durable_s:.0f}", f"dd bs=4M conv=fsync: {mb / fsync_s:.0f}", f"{fsync_s / durable_s:.2f}", ">= 0.80"),
+        ("shard write, page cache: no fsync (MB/s)", f"{mb / write_s:.0f}", f"dd bs=4M: {mb / dd_s:.0f}", f"{dd_s / write_s:.2f}", ""),
         ("loader, in order (samples/s)", f"{n / load_s:.0f}", f"tarfile: {n / raw_s:.0f}", f"{raw_s / load_s:.2f}", ">= 0.90"),
         ("loader, in order (MB/s)", f"{mb / load_s:.0f}", f"tarfile: {mb / raw_s:.0f}", f"{raw_s / load_s:.2f}", ">= 0.90"),
         ("loader, shuffled (samples/s)", f"{n / shuffled_s:.0f}", f"tarfile: {n / raw_s:.0f}", f"{raw_s / shuffled_s:.2f}", ""),
@@ -122,60 +126,91 @@ def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 5) -> list
     ]
 
 
-def make_tables(out: Path, rows: int) -> None:
-    """1M-clip job tables without the array columns (clips, assets, captions, errors, shards)."""
+ASSETS_PER_CLIP = 60_000 / 4_000_000  # DyMesh's own ratio: about 60k animated assets gave 4M clips
+
+
+def make_tables(out: Path, rows: int, unit_size: int = 64) -> None:
+    """A job's tables for `rows` clips laid out as the pipeline writes them, without the array columns.
+
+    About 15k assets per 1M clips (random sha256 ids), units of `unit_size` sorted assets, one Parquet part per
+    unit and table under OUT/<table>/<hash>/ (clips sorted by clip_id, zstd), errors per stage, the shard manifest
+    in OUT/shards/<hash>/shards.parquet, and job.json naming those hashes.
+    """
+    import json
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from schemas.tables import TABLES
 
     rng = np.random.default_rng(1)
-    assets = rows // 20
-    asset_ids = np.array([f"{i:064x}" for i in range(assets)], dtype=object)
-    clip_asset = rng.integers(0, assets, rows)
-    clip_ids = np.array([f"{a:064x}_a0_{i:07d}" for i, a in enumerate(clip_asset)], dtype=object)
+    assets = max(1, round(rows * ASSETS_PER_CLIP))
+    asset_ids = np.array(sorted(rng.bytes(32).hex() for _ in range(assets)), dtype=object)
+    clip_asset = np.sort(rng.integers(0, assets, rows))  # sorted assets give clips sorted by clip_id
+    clip_ids = np.array([f"{asset_ids[a]}_a0_{i:04d}-{i + 15:04d}" for i, a in enumerate(clip_asset)], dtype=object)
+    hashes = {stage: hashlib.sha256(stage.encode()).hexdigest()[:16] for stage in ("harvest", "evaluate", "resample", "caption", "shard")}
 
-    def write(table, columns, name):
+    def write(table: str, folder: str, name: str, columns: dict) -> None:
         schema = TABLES[table]
-        arrays = [columns[f.name] if f.name in columns else pa.nulls(len(next(iter(columns.values()))), f.type) for f in schema]
-        (out / table / "bench").mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), out / table / "bench" / name)
+        length = len(next(iter(columns.values())))
+        arrays = [pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(length, f.type) for f in schema]
+        path = out / table / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path, compression="zstd")
 
     kinds, licenses = ["objaverse", "generated", "local", "url"], ["CC-BY-4.0", "CC0-1.0", "CC-BY-NC-4.0", "MIT"]
-    sources = [[{"kind": kinds[i % 4], "uri": f"u{i}", "name": "n", "license": licenses[i % 4], "attribution": "a"}] for i in range(assets)]
-    write("assets", {"asset_id": pa.array(asset_ids), "sources": pa.array(sources, TABLES["assets"].field("sources").type),
-                     "license": pa.array([licenses[i % 4] for i in range(assets)])}, "part-0.parquet")
-    write("clips", {
-        "clip_id": pa.array(clip_ids), "asset_id": pa.array(asset_ids[clip_asset]),
-        "frames": pa.array(rng.choice([16, 32], rows).astype(np.int32)),
-        "num_vertices": pa.array(rng.integers(100, 4097, rows).astype(np.int32)),
-        "max_displacement": pa.array(rng.gamma(2, 0.05, rows).astype(np.float32)),
-        "resample_error": pa.array(rng.gamma(1, 0.002, rows).astype(np.float32)),
-        "split": pa.array(rng.choice(["train", "val", "test"], rows, p=[0.9, 0.05, 0.05])),
-    }, "part-0.parquet")
     words = np.array(["the object is flying", "a creature walks forward slowly", "the machine spins its parts", "jumps"], dtype=object)
-    write("captions", {"clip_id": pa.array(clip_ids), "caption_index": pa.array(np.zeros(rows, np.int32)),
-                       "text": pa.array(words[rng.integers(0, 4, rows)]), "backend": pa.array(["motion"] * rows)}, "part-0.parquet")
-    errors = rows // 10
-    write("errors", {"stage": pa.array(rng.choice(["harvest", "evaluate", "resample", "caption"], errors)),
-                     "status": pa.array(rng.choice(["failed", "skipped"], errors)),
-                     "error_type": pa.array(rng.choice(["malformed", "static", "too-large", "timeout", "unsafe", "limit"], errors))}, "part-0.parquet")
-    write("shards", {"shard": pa.array([f"train-{i // 5000:06d}.tar" for i in range(rows)]), "key": pa.array(clip_ids),
-                     "split": pa.array(rng.choice(["train", "val", "test"], rows, p=[0.9, 0.05, 0.05])),
-                     "offset": pa.array(np.arange(rows, dtype=np.int64) * 400_000), "size": pa.array(np.full(rows, 400_000, np.int64))}, "part-0.parquet")
+    first_clip = np.searchsorted(clip_asset, np.arange(0, assets + unit_size, unit_size))
+    for u, a0 in enumerate(range(0, assets, unit_size)):
+        a1, (c0, c1) = min(a0 + unit_size, assets), first_clip[u : u + 2]
+        name, n, errors = f"part-{u:05d}.parquet", c1 - c0, (c1 - c0) // 10
+        write("assets", hashes["evaluate"], name, {
+            "asset_id": asset_ids[a0:a1], "license": [licenses[i % 4] for i in range(a0, a1)],
+            "sources": [[{"kind": kinds[i % 4], "uri": f"u{i}", "name": "n", "license": licenses[i % 4], "attribution": "a"}] for i in range(a0, a1)],
+        })
+        write("clips", hashes["resample"], name, {
+            "clip_id": clip_ids[c0:c1], "asset_id": asset_ids[clip_asset[c0:c1]],
+            "frames": rng.choice([16, 32], n).astype(np.int32), "num_vertices": rng.integers(100, 4097, n).astype(np.int32),
+            "max_displacement": rng.gamma(2, 0.05, n).astype(np.float32), "resample_error": rng.gamma(1, 0.002, n).astype(np.float32),
+            "split": rng.choice(["train", "val", "test"], n, p=[0.9, 0.05, 0.05]),
+        })
+        write("captions", hashes["caption"], name, {"clip_id": clip_ids[c0:c1], "caption_index": np.zeros(n, np.int32),
+                                                     "text": words[rng.integers(0, 4, n)], "backend": ["motion"] * n})
+        for stage in ("evaluate", "resample", "caption"):
+            write("errors", f"{stage}/{hashes[stage]}", name, {
+                "stage": [stage] * (errors // 3), "status": rng.choice(["failed", "skipped"], errors // 3),
+                "error_type": rng.choice(["malformed", "static", "too-large", "timeout", "unsafe", "limit"], errors // 3)})
+    write("shards", hashes["shard"], "shards.parquet", {
+        "shard": [f"train-{i // 5000:06d}.tar" for i in range(rows)], "key": clip_ids,
+        "split": rng.choice(["train", "val", "test"], rows, p=[0.9, 0.05, 0.05]),
+        "offset": np.arange(rows, dtype=np.int64) * 400_000, "size": np.full(rows, 400_000, np.int64)})
+    record = dict(hashes, harvest=[hashes["harvest"]])
+    (out / "job.json").write_text(json.dumps({"hashes": record}, sort_keys=True, indent=1) + "\n")
 
 
-def bench_report(work: Path, rows: int) -> list[tuple]:
+def bench_report(work: Path, rows: int, unit_size: int = 64) -> list[tuple]:
+    """Each built-in query on the pipeline's layout (one part per unit of `unit_size` assets) and on one part per table."""
     from pipeline.stats import connect, report_queries
 
-    out = work / "job"
-    make_tables(out, rows)
-    con = connect(str(out))
-    lines = []
-    for title, sql in report_queries().items():
-        con.execute(sql).fetchall()  # first run reads the Parquet footers
-        seconds = timed(lambda sql=sql: con.execute(sql).fetchall())
-        lines.append((f"report: {title} (ms)", f"{seconds * 1000:.0f}", "", "", "< 200"))
+    times: dict[str, list[str]] = {}
+    cold = []
+    for layout, size in (("units", unit_size), ("one", rows)):
+        out = work / f"job-{layout}"
+        make_tables(out, rows, size)
+        start = time.perf_counter()
+        con = connect(str(out))
+        for sql in report_queries().values():  # the whole report once, as `dymesh stats OUT` runs it
+            con.execute(sql).fetchall()
+        cold.append(f"{time.perf_counter() - start:.2f}")
+        for title, sql in report_queries().items():
+            seconds = timed(lambda sql=sql: con.execute(sql).fetchall())
+            times.setdefault(title, []).append(f"{seconds * 1000:.0f}")
+        con.close()
+        shutil.rmtree(out)
+    parts = -(-round(rows * ASSETS_PER_CLIP) // unit_size)
+    lines = [(f"report: {title} (ms)", " / ".join(values), "", "", "< 200") for title, values in times.items()]
+    lines.append(("report: whole, new connection (s)", " / ".join(cold), "", "", ""))
+    lines.append(("report layout", f"{parts} parts per table / 1 part", "", "", ""))
     return lines
 
 
@@ -184,12 +219,13 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=300)
     parser.add_argument("--vertices", type=int, default=2048)
     parser.add_argument("--rows", type=int, default=1_000_000, help="clips in the generated stats tables")
+    parser.add_argument("--unit-size", type=int, default=64, help="assets per unit (one Parquet part each) in the stats tables")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="dymesh-bench-") as scratch:
         work = Path(scratch)
         clips = make_clips(args.clips, args.vertices)
-        lines = bench_write_and_read(work, clips) + bench_report(work, args.rows)
+        lines = bench_write_and_read(work, clips) + bench_report(work, args.rows, args.unit_size)
     header = ("measure", "DyMesh", "baseline", "ratio", "target")
     widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(5)]
     for row in [header, tuple("-" * w for w in widths), *lines]:

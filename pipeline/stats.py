@@ -4,14 +4,26 @@
     con = connect("out/demo")        # views: assets, clips, captions, errors, shards
     con.sql("SELECT split, count(*) FROM shards GROUP BY 1").show()
 
-A table's files are every `OUT/<table>/**/*.parquet` (partitions such as `clips/<config-hash>/part-0.parquet`,
-`errors/<stage>/<hash>/part-0.parquet`, `shards/shards.parquet`); hidden or `_`-prefixed paths (temporary
-files, markers) are left out. A table with no files is an empty view with its schema from schemas.tables.
+A table's files are its current partitions: when `OUT/job.json` (written by the runner) names the stage hashes,
+only `assets/<evaluate>/`, `clips/<resample>/`, `captions/<caption>/`, `shards/<shard>/` and
+`errors/<stage>/<that stage's hash>/` are read, so outputs of an older config left in OUT are not counted twice.
+Without job.json (or for a table whose stage it does not name) every `OUT/<table>/**/*.parquet` is read.
+Hidden or `_`-prefixed paths (temporary files, markers) are always left out. A table with no files is an empty
+view with its schema from schemas.tables.
 """
 
 from __future__ import annotations
 
+import json
+import re
+
+from pipeline.errors import UserError
 from schemas.tables import TABLES
+
+JOB_FILE = "job.json"
+PATH_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# the stage whose config hash names a table's partition folder (pipeline/runner.py: OUT/<table>/<hash>/)
+TABLE_STAGES = {"assets": "evaluate", "clips": "resample", "captions": "caption", "shards": "shard"}
 
 HISTOGRAMS = {
     # title: (table, expression) -- scalar columns only, never the array columns
@@ -68,36 +80,71 @@ def report_queries(bins: int = 10) -> dict[str, str]:
     return queries
 
 
-def table_files(out_dir: str, table: str) -> list[str]:
-    """Sorted Parquet files of one table under OUT/<table>/ (recursive), local or s3://."""
+def current_hashes(out_dir: str) -> dict | None:
+    """Stage config hashes of the last run ({stage: hash, "harvest": [hashes]}) from OUT/job.json; None without it."""
+    from stages.shard.objectstore import filesystem, join
+
+    fs, root = filesystem(out_dir)
+    try:
+        with fs.open_input_stream(join(root, JOB_FILE)) as stream:
+            record = json.loads(stream.read())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise UserError(f"{join(str(out_dir), JOB_FILE)} is not valid JSON ({exc}); re-run the job or remove the file") from None
+    hashes = record.get("hashes") if isinstance(record, dict) else None
+    if not isinstance(hashes, dict):
+        return None
+    names = [*hashes, *(h for value in hashes.values() for h in (value if isinstance(value, list) else [value]))]
+    if not all(isinstance(name, str) and PATH_NAME.fullmatch(name) for name in names):  # they become folder names
+        raise UserError(f"{join(str(out_dir), JOB_FILE)} names stage hashes that are not plain folder names; re-run the job")
+    return hashes
+
+
+def table_folders(table: str, hashes: dict | None) -> list[str]:
+    """Folders under OUT/<table>/ that hold the current partitions ([""] = the whole table)."""
+    if hashes is None:
+        return [""]
+    if table == "errors":
+        return [f"{stage}/{h}" for stage, value in sorted(hashes.items()) for h in sorted(value if isinstance(value, list) else [value])]
+    stage = TABLE_STAGES.get(table)
+    return [str(hashes[stage])] if stage in hashes else [""]
+
+
+def table_files(out_dir: str, table: str, hashes: dict | None = None) -> list[str]:
+    """Sorted Parquet files of one table under OUT/<table>/ (recursive; only current hashes if given), local or s3://."""
     from pyarrow import fs as pafs
 
     from stages.shard.objectstore import filesystem, join
 
     fs, root = filesystem(out_dir)
-    selector = pafs.FileSelector(join(root, table), recursive=True, allow_not_found=True)
+    base = join(root, table)
     files = []
-    for info in fs.get_file_info(selector):
-        relative = info.path[len(join(root, table)) + 1 :]
-        if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
-            if not any(part.startswith((".", "_")) for part in relative.split("/")):
-                files.append(info.path)
+    for folder in table_folders(table, hashes):
+        top = join(base, folder) if folder else base
+        for info in fs.get_file_info(pafs.FileSelector(top, recursive=True, allow_not_found=True)):
+            relative = info.path[len(base) + 1 :]
+            if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
+                if not any(part.startswith((".", "_")) for part in relative.split("/")):
+                    files.append(info.path)
     return sorted(files)
 
 
 def connect(out_dir: str, threads: int | None = None):
-    """A DuckDB connection with views assets, clips, captions, errors and shards over OUT's Parquet files."""
+    """A DuckDB connection with views assets, clips, captions, errors and shards over OUT's current Parquet files."""
     import duckdb
     import pyarrow.dataset as ds
 
     from stages.shard.objectstore import filesystem, is_remote
 
     con = duckdb.connect(":memory:")
+    con.execute("SET parquet_metadata_cache = true")  # each report query would re-read every part's footer
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     remote = is_remote(str(out_dir))
+    hashes = current_hashes(out_dir)
     for table, schema in TABLES.items():
-        files = table_files(out_dir, table)
+        files = table_files(out_dir, table, hashes)
         if not files:
             con.register(f"_empty_{table}", schema.empty_table())
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM _empty_{table}")
@@ -107,7 +154,9 @@ def connect(out_dir: str, threads: int | None = None):
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM _dataset_{table}")
         else:
             listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+            # one config hash = one writer = one schema; mixed hashes (no job.json) may differ, so match by name
+            union = "" if hashes is not None and table_folders(table, hashes) != [""] else ", union_by_name = true"
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}]{union})")
     return con
 
 

@@ -32,6 +32,26 @@ def test_two_runs_give_identical_bytes(tmp_path, dataset):
     assert not any(name.startswith(".") for name in a)  # no temporaries left
 
 
+def test_durable_writes_same_bytes_and_a_failed_fsync_publishes_nothing(tmp_path, dataset, monkeypatch):
+    import os
+
+    import stages.shard.writer as writer
+
+    config = ShardConfig(max_shard_samples=4)
+    monkeypatch.setattr(writer, "WRITEBACK_BYTES", 1)  # exercise the early writeback on every sample
+    durable_rows, _ = write_shards(*dataset, str(tmp_path / "durable"), config, durable=True)
+    cached_rows, _ = write_shards(*dataset, str(tmp_path / "cached"), config, durable=False)
+    assert durable_rows == cached_rows and _digests(tmp_path / "durable") == _digests(tmp_path / "cached")
+
+    def failing_fsync(fd):
+        raise OSError(5, "Input/output error (simulated disk failure)")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="simulated disk failure"):
+        write_shards(*dataset, str(tmp_path / "broken"), config, durable=True)
+    assert list((tmp_path / "broken").iterdir()) == []  # no shard, no temporary, no manifest
+
+
 def test_tar_members_are_normalised_and_sorted(tmp_path, dataset):
     write_shards(*dataset, str(tmp_path), ShardConfig())
     with tarfile.open(tmp_path / "train-000000.tar") as tar:

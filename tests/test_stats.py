@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pipeline.cli import main
+from pipeline.errors import UserError
 from pipeline.stats import connect, report, report_queries
 from schemas.tables import error_row
 from shard_clips import synthetic_dataset, write_job_tables
@@ -39,6 +40,31 @@ def test_views_over_partitioned_tables(job):
     assert con.execute("SELECT count(*) FROM shards").fetchone()[0] == len(clips)
     joined = con.execute("SELECT count(*) FROM clips c JOIN shards s ON s.key = c.clip_id").fetchone()[0]
     assert joined == len(clips)
+
+
+def test_only_current_config_hashes_when_job_json_names_them(tmp_path):
+    """Partitions of an older config left in OUT are not counted again once job.json names the current hashes."""
+    import shutil
+
+    clips, captions, assets = synthetic_dataset(assets=4, clips_per_asset=2)
+    errors = [error_row("resample", "x", "static", "no motion", status="skipped")]
+    write_job_tables(tmp_path, clips, captions, assets, errors)
+    write_shards(clips, captions, assets, str(tmp_path / "shards" / "5a5a5a"), ShardConfig())
+    for table, old, new in [("clips", "c0ffee", "d00d00"), ("captions", "beef00", "beef01"), ("assets", "abc123", "abc124"),
+                            ("errors", "resample/0a0a0a", "resample/d00d00"), ("shards", "5a5a5a", "5b5b5b")]:
+        shutil.copytree(tmp_path / table / old, tmp_path / table / new)  # a second run after a config change
+    counts = "SELECT (SELECT count(*) FROM clips), (SELECT count(*) FROM captions), (SELECT count(*) FROM assets), (SELECT count(*) FROM errors), (SELECT count(*) FROM shards)"
+    every = (len(clips), sum(len(v) for v in captions.values()), len(assets), len(errors), len(clips))
+    assert connect(str(tmp_path)).execute(counts).fetchone() == tuple(2 * n for n in every)  # no job.json: every file
+    hashes = {"harvest": ["f00"], "evaluate": "abc124", "resample": "d00d00", "caption": "beef01", "shard": "5b5b5b"}
+    (tmp_path / "job.json").write_text(json.dumps({"name": "t", "hashes": hashes}))
+    assert connect(str(tmp_path)).execute(counts).fetchone() == every
+    (tmp_path / "clips" / "d00d00" / "part-0.parquet").unlink()  # the current run is half done: its files only
+    assert connect(str(tmp_path)).execute("SELECT count(*) FROM clips").fetchone()[0] == len(clips) - len(clips) // 2
+    for bad in ("{not json", json.dumps({"hashes": dict(hashes, resample="../../elsewhere")})):
+        (tmp_path / "job.json").write_text(bad)
+        with pytest.raises(UserError, match="job.json"):
+            connect(str(tmp_path))
 
 
 def test_missing_tables_are_empty_views(tmp_path):

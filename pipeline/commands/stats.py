@@ -10,7 +10,8 @@ def register(subparsers) -> None:
         "stats",
         help="report on a job output (DuckDB over its Parquet tables)",
         description="Counts by source, licence and split, histograms and top errors of a job output; "
-        "or run any SQL query over the views assets, clips, captions, errors, shards.",
+        "or run any SQL query over the views assets, clips, captions, errors, shards. Only the partitions of the "
+        "stage hashes named in OUT/job.json are read (every partition when there is no job.json).",
     )
     parser.add_argument("out", help="job output folder (local path or s3://bucket/prefix)")
     parser.add_argument("--sql", help='run this query instead of the report, e.g. "SELECT split, count(*) FROM shards GROUP BY 1"')

@@ -7,13 +7,13 @@ import json
 from functools import lru_cache
 
 from schemas.tables import SHARDS
-from stages.shard.objectstore import filesystem, is_remote, join
+from stages.shard.objectstore import filesystem, fsync_path, is_remote, join
 
 MANIFEST_NAME = "shards.parquet"
 
 
-def write_manifest(rows: list[dict], out_dir: str) -> None:
-    """Write `shards.parquet` atomically (temp name + rename on local disks)."""
+def write_manifest(rows: list[dict], out_dir: str, durable: bool = False) -> None:
+    """Write `shards.parquet` atomically (temp name + rename on local disks; fsync before the rename if durable)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -23,6 +23,8 @@ def write_manifest(rows: list[dict], out_dir: str) -> None:
     path = final if is_remote(str(out_dir)) else join(folder, f".{MANIFEST_NAME}.partial")
     with fs.open_output_stream(path) as stream:
         pq.write_table(table, stream, compression="zstd")
+    if durable and path != final:
+        fsync_path(path)
     if path != final:
         fs.move(path, final)
 

@@ -36,3 +36,12 @@ def filesystem(uri: str):
 
 def join(base: str, *parts: str) -> str:
     return "/".join([str(base).rstrip("/"), *parts])
+
+
+def fsync_path(path: str) -> None:
+    """fsync(2) a local file or folder by path (a folder: so that renames into it survive a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

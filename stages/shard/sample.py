@@ -6,6 +6,7 @@ import io
 import json
 import math
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -28,9 +29,15 @@ def npy_parts(array: np.ndarray) -> list:
     array = np.ascontiguousarray(array)
     if array.dtype.hasobject:
         raise ValueError("object arrays cannot be stored")
+    return [npy_header(array.dtype.str, array.shape), memoryview(array.reshape(-1).view(np.uint8))]
+
+
+@lru_cache(maxsize=4096)
+def npy_header(descr: str, shape: tuple) -> bytes:
+    """The .npy 1.0 header np.save writes for a C-order array (clips repeat a few shapes, so it is cached)."""
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
-    return [header.getvalue(), memoryview(array.reshape(-1).view(np.uint8))]
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+    return header.getvalue()
 
 
 def npy_array(data) -> np.ndarray:
@@ -46,8 +53,13 @@ def npy_array(data) -> np.ndarray:
     return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
 
 
+PLAIN_TYPES = frozenset((str, int, bool, type(None)))
+
+
 def plain(value):
     """A JSON-able copy of `value` (NumPy scalars and arrays to Python, NaN/inf to None)."""
+    if type(value) in PLAIN_TYPES:
+        return value
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -74,10 +86,12 @@ def choose_caption(captions: list[dict], backends: tuple[str, ...]) -> str:
     return str(ranked[0]["text"]) if ranked else ""
 
 
-def sample_metadata(clip: Clip, captions: list[dict], asset: dict | None, dtype: str, caption: str) -> dict:
-    """The `<key>.json` document: clip metadata, captions with provenance, licence and attribution."""
+def sample_metadata(clip: Clip, captions: list[dict], asset: dict | None, dtype: str, caption: str, split: str | None = None) -> dict:
+    """The `<key>.json` document: clip metadata (split overridden if given), captions with provenance, licence and attribution."""
     asset = asset or {}
     meta = dict(clip.metadata())
+    if split is not None:
+        meta["split"] = split
     meta.update(
         sample_format_version=SAMPLE_FORMAT_VERSION,
         vertices_dtype=dtype,
@@ -94,11 +108,11 @@ def _caption_order(row: dict) -> tuple:
     return (str(row.get("backend") or ""), str(row.get("model") or ""), int(row.get("caption_index") or 0))
 
 
-def sample_members(clip: Clip, captions: list[dict], asset: dict | None, dtype: str, backends) -> list[tuple[str, list]]:
-    """(member name, list of byte buffers) of one clip's sample, sorted by name."""
+def sample_members(clip: Clip, captions: list[dict], asset: dict | None, dtype: str, backends, split: str | None = None) -> list[tuple[str, list]]:
+    """(member name, list of byte buffers) of one clip's sample, sorted by name; `split` overrides clip.split."""
     key = sample_key(clip.clip_id)
     caption = choose_caption(captions, tuple(backends))
-    meta = sample_metadata(clip, captions, asset, dtype, caption)
+    meta = sample_metadata(clip, captions, asset, dtype, caption, split)
     document = json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     members = [
         (f"{key}.faces.npy", npy_parts(np.asarray(clip.faces, dtype="<i4"))),

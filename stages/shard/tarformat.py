@@ -8,18 +8,22 @@ BLOCK = tarfile.BLOCKSIZE  # 512
 RECORD = tarfile.RECORDSIZE  # 10240
 
 
+# fixed ustar fields of every member: mode 0644, uid 0, gid 0 (bytes 100-124); mtime 0 (136-148); the magic
+MODE_OWNER = b"0000644\x000000000\x000000000\x00"
+MTIME = b"00000000000\x00"
+MAGIC = b"ustar\x0000"
+# checksum of the fixed fields, with the checksum field counted as 8 spaces and type "0"
+FIXED_CHECKSUM = sum(MODE_OWNER) + sum(MTIME) + sum(b" " * 8) + ord("0") + sum(MAGIC)
+
+
 def member_header(name: str, size: int) -> bytes:
     """The header block(s) of one regular file: byte-identical to Python's tarfile in PAX format."""
     encoded = name.encode("utf-8")
     if len(encoded) >= 100 or not name.isascii() or size >= 8**11:
         return pax_header(name, size)
-    header = bytearray(BLOCK)
-    header[: len(encoded)] = encoded
-    header[100:148] = b"0000644\x000000000\x000000000\x00" + b"%011o\x00" % size + b"00000000000\x00"
-    header[148:157] = b"        0"  # checksum placeholder, then type "0" (regular file)
-    header[257:265] = b"ustar\x0000"
-    header[148:156] = b"%06o\x00 " % sum(header)
-    return bytes(header)
+    size_field = b"%011o\x00" % size
+    checksum = b"%06o\x00 " % (FIXED_CHECKSUM + sum(encoded) + sum(size_field))
+    return b"".join((encoded.ljust(100, b"\0"), MODE_OWNER, size_field, MTIME, checksum, b"0", bytes(100), MAGIC, bytes(247)))
 
 
 def pax_header(name: str, size: int) -> bytes:
