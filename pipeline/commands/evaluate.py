@@ -22,12 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fps", type=float, default=10.0, help="sampling rate in frames per second (default 10)")
     parser.add_argument("--max-frames", type=int, default=64, help="frames per clip at most (default 64)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--influences", choices=["all", "first4"], default="all",
+                        help="skin influences per vertex: all = JOINTS_0/1 + WEIGHTS_0/1 (glTF spec, default); "
+                             "first4 = JOINTS_0/WEIGHTS_0 only (three.js, as ../shared/reference)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.errors import UserError
-    from stages.evaluate import AssetError, load_asset, sample_times
+    from stages.evaluate import AssetError, Limits, load_asset, sample_times
 
     if args.fps <= 0 or args.max_frames < 1:
         raise UserError("--fps must be > 0 and --max-frames >= 1")
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.asset}: no such file; give a .glb or .gltf path")
     start = time.perf_counter()
     try:
-        scene = load_asset(args.asset)
+        scene = load_asset(args.asset, limits=Limits(influences=args.influences))
         clips = [(a.index, a.duration) for a in scene.animations] or [(None, 0.0)]
         results = []
         for index, duration in clips:

@@ -11,6 +11,7 @@ from .errors import BadData, LimitExceeded, MalformedAsset
 from .gltf_container import Document
 
 COMPONENT_DTYPES = {5120: "<i1", 5121: "<u1", 5122: "<i2", 5123: "<u2", 5125: "<u4", 5126: "<f4"}
+DTYPES = {ctype: np.dtype(name) for ctype, name in COMPONENT_DTYPES.items()}
 # Divisors of normalised integers (spec 3.11: signed -> max(c / 127, -1), unsigned -> c / 255, ...).
 NORMALISED_DIVISORS = {5120: 127.0, 5121: 255.0, 5122: 32767.0, 5123: 65535.0}
 TYPE_SHAPES = {"SCALAR": (1, 1), "VEC2": (1, 2), "VEC3": (1, 3), "VEC4": (1, 4), "MAT2": (2, 2), "MAT3": (3, 3),
@@ -26,6 +27,7 @@ class AccessorReader:
         self.accessors = doc.array("accessors")
         self.buffer_views = doc.array("bufferViews")
         self._cache: dict[int, np.ndarray] = {}
+        self._views: dict[int, tuple[bytes, int, int, int]] = {}
 
     def info(self, index: int) -> tuple[int, str, bool, int]:
         """(componentType, type, normalized, count) of accessor `index`, validated."""
@@ -79,30 +81,41 @@ class AccessorReader:
     def _strided(self, view_index: int, offset: int, ctype: int, columns: int, rows: int, count: int,
                  where: str, packed: bool = False) -> np.ndarray:
         """[count, columns*rows] view of a bufferView, after checking every byte it touches is inside."""
-        view_where = f"bufferViews[{view_index}]"
-        view = self.buffer_views[view_index]
-        buffer_index = self.doc.index(view, "buffer", "buffers", view_where)
-        buffer = self.doc.buffers[buffer_index]
-        view_offset = self.doc.integer(view, "byteOffset", view_where, 0)
-        view_length = self.doc.integer(view, "byteLength", view_where, minimum=1)
-        if view_offset + view_length > len(buffer):
-            raise self.doc.fail(MalformedAsset, f"{view_where} (bytes {view_offset}..{view_offset + view_length}) runs "
-                                                f"past buffers[{buffer_index}] ({len(buffer)} bytes)")
-        dtype = np.dtype(COMPONENT_DTYPES[ctype])
+        buffer, view_offset, view_length, view_stride = self._view(view_index)
+        dtype = DTYPES[ctype]
         size = dtype.itemsize
         column_stride = rows * size if columns == 1 else -(-rows * size // 4) * 4  # matrix columns 4-byte aligned
         element = columns * column_stride
-        stride = element if packed else self.doc.integer(view, "byteStride", view_where, 0) or element
+        stride = element if packed else view_stride or element
         if stride < element:
-            raise self.doc.fail(MalformedAsset, f"{view_where}.byteStride {stride} is smaller than an element of "
-                                                f"{where} ({element} bytes)")
+            raise self.doc.fail(MalformedAsset, f"bufferViews[{view_index}].byteStride {stride} is smaller than an "
+                                                f"element of {where} ({element} bytes)")
         end = offset + stride * (count - 1) + element
         if end > view_length:
             raise self.doc.fail(MalformedAsset, f"{where} ({count} elements, bytes {offset}..{end}) runs past "
-                                                f"{view_where} ({view_length} bytes)")
+                                                f"bufferViews[{view_index}] ({view_length} bytes)")
+        if columns == 1:  # scalars and vectors: no column padding
+            return np.ndarray((count, rows), dtype=dtype, buffer=buffer, offset=view_offset + offset,
+                              strides=(stride, size))
         view_array = np.ndarray((count, columns, rows), dtype=dtype, buffer=buffer, offset=view_offset + offset,
                                 strides=(stride, column_stride, size))
         return view_array.reshape(count, columns * rows)
+
+    def _view(self, view_index: int) -> tuple[bytes, int, int, int]:
+        """(buffer, byteOffset, byteLength, byteStride or 0) of a bufferView inside its buffer (checked, cached)."""
+        if view_index not in self._views:
+            view_where = f"bufferViews[{view_index}]"
+            view = self.buffer_views[view_index]
+            buffer_index = self.doc.index(view, "buffer", "buffers", view_where)
+            buffer = self.doc.buffers[buffer_index]
+            view_offset = self.doc.integer(view, "byteOffset", view_where, 0)
+            view_length = self.doc.integer(view, "byteLength", view_where, minimum=1)
+            if view_offset + view_length > len(buffer):
+                raise self.doc.fail(MalformedAsset, f"{view_where} (bytes {view_offset}..{view_offset + view_length}) "
+                                                    f"runs past buffers[{buffer_index}] ({len(buffer)} bytes)")
+            stride = self.doc.integer(view, "byteStride", view_where, 0)
+            self._views[view_index] = (buffer, view_offset, view_length, stride)
+        return self._views[view_index]
 
     def _apply_sparse(self, acc: dict, raw: np.ndarray, ctype: int, columns: int, rows: int, count: int,
                       where: str) -> np.ndarray:

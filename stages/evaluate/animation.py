@@ -87,6 +87,7 @@ def _animation(doc: Document, reader: AccessorReader, morph_counts: dict[int, in
         raise doc.fail(MalformedAsset, f"{where}: `samplers` and `channels` must be arrays")
     node_count = len(doc.array("nodes"))
     channels: list[Channel] = []
+    sources: list[tuple[str, dict]] = []  # (where, sampler) of each channel, for error messages
     for c, channel in enumerate(raw_channels):
         cwhere = f"{where}.channels[{c}]"
         if not isinstance(channel, dict):
@@ -115,6 +116,8 @@ def _animation(doc: Document, reader: AccessorReader, morph_counts: dict[int, in
         if not isinstance(sampler, dict):
             raise doc.fail(MalformedAsset, f"{where}.samplers[{s}] is not an object")
         channels.append(_channel(doc, reader, f"{where}.samplers[{s}]", sampler, node, path, width))
+        sources.append((f"{where}.samplers[{s}]", sampler))
+    _check_numbers(doc, channels, sources)
     duration = max((float(ch.keys[-1]) for ch in channels), default=0.0)
     name = anim.get("name")
     info = AnimationInfo(index=k, name=name if isinstance(name, str) else f"#{k}", duration=duration,
@@ -125,6 +128,7 @@ def _animation(doc: Document, reader: AccessorReader, morph_counts: dict[int, in
 
 def _channel(doc: Document, reader: AccessorReader, where: str, sampler: dict, node: int, path: str,
              width: int) -> Channel:
+    """One channel with its sampler's keys and values, shapes checked (numbers: _check_numbers, in bulk)."""
     interpolation = sampler.get("interpolation", "LINEAR")
     if interpolation not in INTERPOLATIONS:
         raise doc.fail(MalformedAsset, f"{where}.interpolation {interpolation!r} is not LINEAR/STEP/CUBICSPLINE")
@@ -134,19 +138,35 @@ def _channel(doc: Document, reader: AccessorReader, where: str, sampler: dict, n
     if keys.dtype.kind != "f" or keys.shape[1] != 1:
         raise doc.fail(MalformedAsset, f"{where}.input (accessors[{input_index}]) is not a float SCALAR accessor")
     keys = keys[:, 0]
-    if not np.isfinite(keys).all():
-        raise doc.fail(BadData, f"{where}.input (accessors[{input_index}]) holds NaN or infinite key times")
-    if np.any(np.diff(keys) < 0):
-        raise doc.fail(BadData, f"{where}.input (accessors[{input_index}]) key times decrease")
-    values = reader.read(output_index).astype(np.float64)
-    if not np.isfinite(values).all():
-        raise doc.fail(BadData, f"{where}.output (accessors[{output_index}]) holds NaN or infinity")
+    values = reader.read(output_index)
     per_key = 3 if interpolation == "CUBICSPLINE" else 1
     expected = len(keys) * per_key * width
     if values.size != expected:
         raise doc.fail(MalformedAsset, f"{where}.output (accessors[{output_index}]) has {values.size} numbers; "
                                        f"{len(keys)} keys of {path} need {expected}")
-    values = values.reshape(len(keys), per_key, width)
+    values = values.astype(np.float64, copy=False).reshape(len(keys), per_key, width)
     if per_key == 1:
         values = values[:, 0]
     return Channel(node, path, keys, values, interpolation)
+
+
+def _check_numbers(doc: Document, channels: list[Channel], sources: list[tuple[str, dict]]) -> None:
+    """All key times finite and non-decreasing, all values finite: one pass over every channel's numbers."""
+    if not channels:
+        return
+    keys = np.concatenate([c.keys for c in channels])
+    values_ok = np.isfinite(np.concatenate([c.values.reshape(-1) for c in channels])).all()
+    steps = np.diff(keys)
+    starts = np.cumsum([len(c.keys) for c in channels])[:-1] - 1  # steps across two channels don't count
+    steps[starts] = 0.0
+    if np.isfinite(keys).all() and not (steps < 0).any() and values_ok:
+        return
+    for channel, (where, sampler) in zip(channels, sources):  # name the first offending sampler
+        given = f"{where}.input (accessors[{sampler['input']}])"
+        made = f"{where}.output (accessors[{sampler['output']}])"
+        if not np.isfinite(channel.keys).all():
+            raise doc.fail(BadData, f"{given} holds NaN or infinite key times")
+        if np.any(np.diff(channel.keys) < 0):
+            raise doc.fail(BadData, f"{given} key times decrease")
+        if not np.isfinite(channel.values).all():
+            raise doc.fail(BadData, f"{made} holds NaN or infinity")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import struct
 import urllib.parse
@@ -68,13 +69,18 @@ class Document:
             if required:
                 raise self.fail(MalformedAsset, f"{where} lacks required `{key}`")
             return None
-        size = len(self.array(array))
+        items = self._arrays.get(array)
+        size = len(items if items is not None else self.array(array))
+        if type(value) is int and 0 <= value < size:  # fast path; bool is not int here
+            return value
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < size:
             raise self.fail(MalformedAsset, f"{where}.{key} = {_describe(value)}: no such {array} entry ({size} exist)")
         return value
 
     def integer(self, obj: dict, key: str, where: str, default: int | None = None, minimum: int = 0) -> int:
         value = obj.get(key, default)
+        if type(value) is int and value >= minimum:  # fast path
+            return value
         if value is None:
             raise self.fail(MalformedAsset, f"{where} lacks required `{key}`")
         if isinstance(value, float) and value.is_integer():
@@ -100,13 +106,13 @@ class Document:
         value = obj.get(key)
         if value is None:
             return None
-        ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ok = type(value) is list and all(type(v) is float or type(v) is int for v in value)  # bool is no number
         if not ok or (length is not None and len(value) != length):
             size = f"{length} " if length else ""
             raise self.fail(MalformedAsset, f"{where}.{key} is not an array of {size}numbers")
-        if not all(abs(v) < float("inf") for v in value):  # NaN compares False too
+        if not all(map(math.isfinite, value)):
             raise self.fail(MalformedAsset, f"{where}.{key} holds NaN or infinity")
-        return [float(v) for v in value]
+        return list(map(float, value))
 
 
 def read_document(data: bytes, name: str, folder: Path | None, limits: Limits) -> Document:

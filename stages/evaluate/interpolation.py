@@ -53,19 +53,21 @@ def slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
     Follows three.js Quaternion.slerpFlat (the reference) exactly: keys are used as stored (not
     re-normalised), u = 0 / 1 give the keys themselves, nearly equal keys fall back to normalised lerp.
     """
-    cos = np.sum(q0 * q1, axis=-1, keepdims=True)
+    cos = np.einsum("...i,...i->...", q0, q1)[..., None]
     direction = np.where(cos >= 0, 1.0, -1.0)
     sqr_sin = 1.0 - cos * cos
     curved = sqr_sin > EPSILON
     sin = np.sqrt(np.where(curved, sqr_sin, 1.0))
     angle = np.arctan2(sin, cos * direction)
     w0 = np.where(curved, np.sin((1.0 - u) * angle) / sin, 1.0 - u)
-    w1 = np.where(curved, np.sin(u * angle) / sin, u)
-    out = w0 * q0 + (w1 * direction) * q1
-    out = np.where(curved, out, normalise(out))
-    same = np.all(q0 == q1, axis=-1, keepdims=True)
-    out = np.where(same | (u == 0.0), q0, out)
-    return np.where(u == 1.0, q1, out)
+    w1 = np.where(curved, np.sin(u * angle) / sin, u) * direction
+    out = w0 * q0
+    out += w1 * q1
+    if not curved.all():
+        out = np.where(curved, out, normalise(out))
+    np.copyto(out, q0, where=np.all(q0 == q1, axis=-1, keepdims=True) | (u == 0.0))
+    np.copyto(out, q1, where=u == 1.0)
+    return out
 
 
 def normalise(q: np.ndarray) -> np.ndarray:

@@ -1,15 +1,18 @@
-"""Caps applied to untrusted assets before anything is allocated."""
+"""Caps applied to untrusted assets before anything is allocated, and the one evaluation option."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Upper bounds for one asset; every count is checked before the array it sizes is allocated."""
+    """Upper bounds for one asset (every count is checked before the array it sizes is allocated), and
+    `influences`: "all" skins with JOINTS_0..1/WEIGHTS_0..1 (up to 8 joints per vertex, as the glTF spec
+    requires); "first4" uses JOINTS_0/WEIGHTS_0 only, as three.js does (the shared references)."""
 
     max_file_bytes: int = 512 * MiB  # the .glb / .gltf file itself
     max_json_bytes: int = 64 * MiB  # the JSON document
@@ -25,3 +28,8 @@ class Limits:
     max_channels: int = 100_000  # over all animations
     max_frames: int = 100_000  # times per evaluate() call
     max_output_bytes: int = 2048 * MiB  # output T*V*3*4 plus per-frame matrices of one evaluate() call
+    influences: Literal["all", "first4"] = "all"  # skin influences per vertex: all sets, or the first 4 (three.js)
+
+    def __post_init__(self):
+        if self.influences not in ("all", "first4"):
+            raise ValueError(f"influences must be 'all' or 'first4', not {self.influences!r}")

@@ -23,12 +23,18 @@ def default_weights(doc: Document, node: int, mesh: int, count: int) -> np.ndarr
 
 
 def morph_positions(base: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """base [n, 3] + sum_k weights[t, k] * targets[k] -> [T, n, 3] (weights [T, K], targets [K, n, 3])."""
+    """base [n, 3] + sum_k weights[t, k] * targets[k] -> [T, n, 3] (weights [T, K], targets [K, n, 3]);
+    [1, n, 3] (base itself) when every weight is 0.
+
+    One product [T, K] x [K, n*3] in the dtype of `base` (float32 for the per-frame path); einsum, not BLAS,
+    whose threads spin on a busy machine for such a thin product.
+    """
     count = min(targets.shape[0], weights.shape[1])
-    if count == 0:
+    active = np.flatnonzero(np.any(weights[:, :count] != 0, axis=0))  # targets whose weight is ever non-zero
+    if len(active) == 0:
         return base[None]
-    out = np.repeat(base[None], len(weights), axis=0)
-    for k in range(count):  # K axpy's over [T, n, 3]; faster than a tiny-K matmul
-        if weights[:, k].any():
-            out += weights[:, k, None, None] * targets[k]
+    flat = targets.reshape(targets.shape[0], -1)
+    flat, weights = (flat[:count], weights[:, :count]) if len(active) == count else (flat[active], weights[:, active])
+    out = np.einsum("tk,kn->tn", weights.astype(base.dtype), flat).reshape((len(weights),) + base.shape)
+    out += base
     return out

@@ -30,8 +30,8 @@ class Primitive:
     targets: np.ndarray  # [K, n, 3] float64 (K may be 0)
     triangles: np.ndarray  # [f, 3] int64, local to the primitive
     skin: int | None = None
-    joints: np.ndarray | None = None  # [n, 4] JOINTS_0
-    weights: np.ndarray | None = None  # [n, 4] WEIGHTS_0, renormalised
+    joints: np.ndarray | None = None  # [n, 4 or 8] JOINTS_0 (and JOINTS_1)
+    weights: np.ndarray | None = None  # [n, 4 or 8] WEIGHTS_0 (and WEIGHTS_1), renormalised
 
     @property
     def count(self) -> int:
@@ -91,14 +91,13 @@ def _primitive(doc: Document, reader: AccessorReader, where: str, prim: dict, at
     item = Primitive(node, mesh, p_index, mode, offset, positions, targets, triangles)
     if skin is not None:
         if "JOINTS_0" in attributes and "WEIGHTS_0" in attributes:
-            if "JOINTS_1" in attributes:
-                doc.warnings.append(f"{where}: JOINTS_1/WEIGHTS_1 ignored (4 influences, as three.js)")
+            sets = 2 if doc.limits.influences == "all" and "JOINTS_1" in attributes else 1
+            if "JOINTS_1" in attributes and sets == 1:
+                doc.warnings.append(f"{where}: JOINTS_1/WEIGHTS_1 ignored (influences='first4', as three.js)")
+            pairs = [(doc.index(attributes, f"JOINTS_{s}", "accessors", f"{where}.attributes"),
+                      doc.index(attributes, f"WEIGHTS_{s}", "accessors", f"{where}.attributes")) for s in range(sets)]
             item.skin = skin
-            item.joints, item.weights = vertex_influences(
-                doc, reader, where,
-                doc.index(attributes, "JOINTS_0", "accessors", f"{where}.attributes"),
-                doc.index(attributes, "WEIGHTS_0", "accessors", f"{where}.attributes"),
-                count, joint_counts[skin])
+            item.joints, item.weights = vertex_influences(doc, reader, where, pairs, count, joint_counts[skin])
         else:
             doc.warnings.append(f"{where} (nodes[{node}]): skinned node but no JOINTS_0/WEIGHTS_0; not skinned")
     return item

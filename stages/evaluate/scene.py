@@ -14,12 +14,14 @@ from .gltf_container import Document, read_document
 from .interpolation import sample
 from .limits import Limits
 from .morph import default_weights, morph_positions
-from .palette import blend_fixed_points, blend_moving_points, influence_matrix, palette_rows, point_blend_matrix
+from .palette import (blend_fixed_points, blend_moving_points, influence_matrix, palette_columns, point_blend_matrix,
+                      transform_points)
 from .primitives import TRIANGLE_MODES, Primitive, read_primitives
-from .scene_graph import NodeGraph, compose, default_scene_nodes, read_nodes, world_matrices
-from .skinning import Skin, joint_matrices, read_skin
+from .scene_graph import NodeGraph, compose, default_scene_nodes, dynamic_levels, read_nodes, world_matrices
+from .skinning import Skin, read_skin
 
 TRS_PATHS = ("translation", "rotation", "scale")
+CACHED_SETS = 8  # per-clip structures (fixed blend, dynamic node levels) kept for this many distinct clips
 
 
 class Scene:
@@ -40,9 +42,13 @@ class Scene:
         self.rest_weights = {node: default_weights(doc, node, self._node_mesh(doc, node), k)
                              for node, k in self.morph_counts.items()}
         self._animations: list[Animation] = read_animations(doc, reader, self.morph_counts)
-        self._influences = self._palette_influences()
-        fixed = [point_blend_matrix(inf, self._rest_points(p)) for p, inf in zip(self.primitives, self._influences)]
-        self._fixed_blend = sparse.vstack(fixed, format="csr") if fixed else None
+        self._entries = self._palette_entries()
+        self._palette_nodes, self._palette_bind = self._compact_palette()
+        self._palette_size = len(self._palette_nodes)
+        self._fixed_blends: dict[frozenset[int], sparse.csr_matrix | None] = {}
+        self._moving_influences: dict[int, sparse.csr_matrix] = {}
+        self._dynamic_levels: dict[bytes, list[np.ndarray]] = {}  # per set of moving nodes
+        self._morph_data: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # float32 positions, targets when animated
         self.num_vertices = sum(p.count for p in self.primitives)
         tris = [p.triangles + p.offset for p in self.primitives]
         self.faces = (np.concatenate(tris) if tris else np.zeros((0, 3), np.int64)).astype(np.int32)
@@ -60,22 +66,48 @@ class Scene:
             counts[p.node] = max(counts.get(p.node, 0), p.targets.shape[0])
         return {node: k for node, k in counts.items() if k > 0}
 
-    def _palette_influences(self) -> list[sparse.csr_matrix]:
-        """Per primitive [n, P] weights over the palette: node world matrices, then each skin's joints."""
-        offset = self.graph.count
-        skin_offsets = {}
+    def _palette_entries(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per primitive palette entries and weights [n, k]: node world matrices, then each skin's joints."""
+        skin_offsets, offset = {}, self.graph.count
         for s, skin in self.skins.items():
             skin_offsets[s] = offset
             offset += len(skin.joints)
-        self._palette_size = offset
-        influences = []
+        entries = []
         for p in self.primitives:
             if p.skin is None:
-                entries, weights = np.full((p.count, 1), p.node), np.ones((p.count, 1))
+                entries.append((np.full((p.count, 1), p.node), np.ones((p.count, 1))))
             else:
-                entries, weights = p.joints + skin_offsets[p.skin], p.weights
-            influences.append(influence_matrix(entries, weights, self._palette_size))
-        return influences
+                entries.append((p.joints + skin_offsets[p.skin], p.weights))
+        return entries
+
+    def _compact_palette(self) -> tuple[np.ndarray, np.ndarray]:
+        """Keep the palette entries some vertex uses (renumbering self._entries): (node [U], inverse bind [U])."""
+        nodes = [np.arange(self.graph.count)] + [k.joints for k in self.skins.values()]
+        binds = [np.broadcast_to(np.eye(4), (self.graph.count, 4, 4))] + [k.inverse_bind for k in self.skins.values()]
+        used = np.unique(np.concatenate([e.reshape(-1) for e, _ in self._entries] + [np.zeros(0, np.int64)]))
+        renumber = np.zeros(sum(len(n) for n in nodes), dtype=np.int64)
+        renumber[used] = np.arange(len(used))
+        self._entries = [(renumber[e], w) for e, w in self._entries]
+        return np.concatenate(nodes)[used], np.ascontiguousarray(np.concatenate(binds)[used])
+
+    def _fixed_blend(self, moving: frozenset[int]) -> sparse.csr_matrix | None:
+        """point_blend_matrix of every primitive not in `moving` (rest morph weights), cached per set."""
+        if moving not in self._fixed_blends:
+            if len(self._fixed_blends) >= CACHED_SETS:  # bounded memory for assets with many distinct clips
+                self._fixed_blends.clear()
+            parts = [i for i in range(len(self.primitives)) if i not in moving]
+            blend = None
+            if parts:
+                blend = point_blend_matrix([(self.primitives[i].offset, *self._entries[i],
+                                             self._rest_points(self.primitives[i])) for i in parts],
+                                           self.num_vertices, self._palette_size)
+            self._fixed_blends[moving] = blend
+        return self._fixed_blends[moving]
+
+    def _moving_influence(self, i: int) -> sparse.csr_matrix:
+        if i not in self._moving_influences:
+            self._moving_influences[i] = influence_matrix(*self._entries[i], self._palette_size)
+        return self._moving_influences[i]
 
     def _rest_points(self, p: Primitive) -> np.ndarray:
         if p.node in self.rest_weights and p.targets.shape[0]:
@@ -114,40 +146,51 @@ class Scene:
 
     def _vertices(self, channels: list[ChannelGroup], times: np.ndarray) -> np.ndarray:
         count = len(times)
-        world = world_matrices(self.graph, self._local_matrices(channels, times))
-        palette = np.concatenate([world] + [joint_matrices(world, skin) for skin in self.skins.values()], axis=1)
-        rows = palette_rows(palette)
-        out = np.empty((count, self.num_vertices, 3), dtype=np.float32)
-        if self._fixed_blend is not None:
-            out[:] = blend_fixed_points(self._fixed_blend, rows)
+        nodes, local = self._local_matrices(channels, times)
+        key = nodes.tobytes()
+        if key not in self._dynamic_levels:
+            if len(self._dynamic_levels) >= CACHED_SETS:
+                self._dynamic_levels.clear()
+            self._dynamic_levels[key] = dynamic_levels(self.graph, nodes)
+        world = world_matrices(self.graph, nodes, local, self._dynamic_levels[key])  # [T or 1, N, 4, 4]
+        palette = np.matmul(np.take(world, self._palette_nodes, axis=1), self._palette_bind)  # [T or 1, U, 4, 4]
         weights = self._morph_weights(channels, times)
-        for p, influence in zip(self.primitives, self._influences):
-            if p.node in weights and p.targets.shape[0]:  # morph weights animated by this clip
-                points = morph_positions(p.positions, p.targets, weights[p.node])
-                out[:, p.offset:p.offset + p.count] = blend_moving_points(influence, rows, points)
+        moving = frozenset(i for i, p in enumerate(self.primitives) if p.node in weights and p.targets.shape[0])
+        out = np.empty((count, self.num_vertices, 3), dtype=np.float32)
+        blend = self._fixed_blend(moving)
+        if blend is not None:
+            columns = palette_columns(palette)
+            blend_fixed_points(blend, columns, out)
+        else:
+            columns = None
+        for i in sorted(moving):
+            p = self.primitives[i]
+            if i not in self._morph_data:
+                self._morph_data[i] = (p.positions.astype(np.float32), p.targets.astype(np.float32))
+            points = morph_positions(*self._morph_data[i], weights[p.node])
+            if p.skin is None:
+                moved = transform_points(world[:, p.node], points)
+            else:
+                columns = palette_columns(palette) if columns is None else columns
+                moved = blend_moving_points(self._moving_influence(i), columns, points)
+            out[:, p.offset:p.offset + p.count] = moved
         return out
 
-    def _local_matrices(self, channels: list[ChannelGroup], times: np.ndarray) -> np.ndarray:
-        """Local matrices [T, N, 4, 4] (or [1, N, 4, 4] when nothing moves)."""
+    def _local_matrices(self, channels: list[ChannelGroup], times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(moving nodes [m], their local matrices [T, m, 4, 4]); m = 0 when nothing moves."""
         graph = self.graph
         moving = sorted({int(n) for c in channels if c.path in TRS_PATHS for n in c.nodes})
+        nodes = np.asarray(moving, dtype=np.int64)
         if not moving:
-            return graph.rest_local[None]
-        nodes = np.asarray(moving)
+            return nodes, np.zeros((1, 0, 4, 4))
         slot = np.full(graph.count, -1)
         slot[nodes] = np.arange(len(nodes))
         count = len(times)
-        trs = {
-            "translation": np.repeat(graph.translation[nodes][None], count, axis=0),
-            "rotation": np.repeat(graph.rotation[nodes][None], count, axis=0),
-            "scale": np.repeat(graph.scale[nodes][None], count, axis=0),
-        }
+        trs = {path: np.repeat(getattr(graph, path)[nodes][None], count, axis=0) for path in TRS_PATHS}
         for c in channels:
             if c.path in TRS_PATHS:
                 trs[c.path][:, slot[c.nodes]] = sample(c.keys, c.values, c.interpolation, times, c.path == "rotation")
-        local = np.repeat(graph.rest_local[None], count, axis=0)
-        local[:, nodes] = compose(trs["translation"], trs["rotation"], trs["scale"])
-        return local
+        return nodes, compose(trs["translation"], trs["rotation"], trs["scale"])
 
     def _morph_weights(self, channels: list[ChannelGroup], times: np.ndarray) -> dict[int, np.ndarray]:
         """Morph weights [T, K] of the nodes whose weights this clip animates."""

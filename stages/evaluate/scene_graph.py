@@ -24,6 +24,7 @@ class NodeGraph:
     rest_local: np.ndarray  # [N, 4, 4]
     has_matrix: np.ndarray  # [N] bool: transform given as `matrix`
     levels: list[np.ndarray]  # node indices by depth; levels[0] are roots
+    rest_world: np.ndarray  # [N, 4, 4] world matrices of the rest pose
 
     @property
     def count(self) -> int:
@@ -67,7 +68,10 @@ def read_nodes(doc: Document) -> NodeGraph:
     if n:
         rest_local[~has_matrix] = compose(translation[~has_matrix], rotation[~has_matrix], scale[~has_matrix])
     levels = _levels(doc, parent, children)
-    return NodeGraph(parent, translation, rotation, scale, rest_local, has_matrix, levels)
+    rest_world = rest_local.copy()
+    for level in levels[1:]:
+        rest_world[level] = np.matmul(rest_world[parent[level]], rest_local[level])
+    return NodeGraph(parent, translation, rotation, scale, rest_local, has_matrix, levels, rest_world)
 
 
 def _levels(doc: Document, parent: np.ndarray, children: list[list[int]]) -> list[np.ndarray]:
@@ -151,14 +155,32 @@ def _quaternion_from_rotation(r: np.ndarray) -> np.ndarray:
     return np.asarray(q)
 
 
-def world_matrices(graph: NodeGraph, local: np.ndarray) -> np.ndarray:
-    """World matrices [T, N, 4, 4] from local ones, one batched matmul per hierarchy level."""
-    world = local.copy()
-    for level in graph.levels[1:]:
-        world[:, level] = np.matmul(world[:, graph.parent[level]], local[:, level])
+def dynamic_levels(graph: NodeGraph, nodes: np.ndarray) -> list[np.ndarray]:
+    """Per depth level, the nodes whose world matrix changes when `nodes` move: they and their descendants."""
+    dynamic = np.zeros(graph.count, dtype=bool)
+    dynamic[nodes] = True
+    levels = []
+    for depth, level in enumerate(graph.levels):
+        if depth:
+            dynamic[level] |= dynamic[graph.parent[level]]
+        levels.append(level[dynamic[level]])
+    return levels
+
+
+def world_matrices(graph: NodeGraph, nodes: np.ndarray, local: np.ndarray,
+                   levels: list[np.ndarray] | None = None) -> np.ndarray:
+    """World matrices [T, N, 4, 4] (or [1, N, 4, 4] when nothing moves) from the local matrices [T, m, 4, 4] of
+    the moving `nodes` [m]; only their dynamic_levels (given, or computed here) are recomposed, level by level."""
+    if not len(nodes):
+        return graph.rest_world[None]
+    levels = dynamic_levels(graph, nodes) if levels is None else levels
+    all_local = np.empty((local.shape[0],) + graph.rest_local.shape)
+    all_local[:] = graph.rest_local
+    all_local[:, nodes] = local
+    world = np.empty_like(all_local)
+    world[:] = graph.rest_world
+    for depth, level in enumerate(levels):
+        if len(level):
+            own = np.take(all_local, level, axis=1)
+            world[:, level] = np.matmul(np.take(world, graph.parent[level], axis=1), own) if depth else own
     return world
-
-
-def homogeneous(points: np.ndarray) -> np.ndarray:
-    """[..., 3] -> [..., 4] with w = 1."""
-    return np.concatenate([points, np.ones(points.shape[:-1] + (1,))], axis=-1)

@@ -44,24 +44,27 @@ def read_skin(doc: Document, reader: AccessorReader, index: int) -> Skin:
     return Skin(np.asarray(joints, dtype=np.int64), np.ascontiguousarray(inverse_bind))
 
 
-def vertex_influences(doc: Document, reader: AccessorReader, where: str, joints_index: int, weights_index: int,
+def vertex_influences(doc: Document, reader: AccessorReader, where: str, pairs: list[tuple[int, int]],
                       count: int, joint_count: int) -> tuple[np.ndarray, np.ndarray]:
-    """JOINTS_0 [n, 4] and WEIGHTS_0 [n, 4] renormalised as three.js does (all-zero weights -> first joint)."""
-    joints = reader.read(joints_index)
-    weights = reader.read(weights_index, finite=True)
-    if joints.shape != (count, 4) or weights.shape != (count, 4) or joints.dtype.kind not in "iu":
-        raise doc.fail(MalformedAsset, f"{where}: JOINTS_0/WEIGHTS_0 must be VEC4 with one element per vertex")
-    if joints.size and int(joints.max()) >= joint_count:
-        raise doc.fail(BadData, f"{where}.JOINTS_0 references joint {int(joints.max())} of a {joint_count}-joint skin")
+    """Joints [n, 4s] and weights [n, 4s] of the (JOINTS_i, WEIGHTS_i) accessor pairs, renormalised over all of
+    them as three.js does for its 4 (sum 1; all-zero weights -> the first joint)."""
+    joints, weights, ctypes = [], [], []
+    for s, (joints_index, weights_index) in enumerate(pairs):
+        j, w = reader.read(joints_index), reader.read(weights_index, finite=True)
+        if j.shape != (count, 4) or w.shape != (count, 4) or j.dtype.kind not in "iu":
+            raise doc.fail(MalformedAsset, f"{where}: JOINTS_{s}/WEIGHTS_{s} must be VEC4 with one element per vertex")
+        if j.size and int(j.max()) >= joint_count:
+            raise doc.fail(BadData, f"{where}.JOINTS_{s} references joint {int(j.max())} of a {joint_count}-joint skin")
+        joints.append(j.astype(np.int64))
+        weights.append(w)
+        ctypes.append(reader.accessors[weights_index].get("componentType"))
+    weights = np.concatenate(weights, axis=1)
     total = np.abs(weights).sum(axis=1, keepdims=True)
-    unit = np.where(total > 0, weights / np.where(total > 0, total, 1.0), [1.0, 0.0, 0.0, 0.0])
-    ctype = reader.accessors[weights_index].get("componentType")
-    if ctype in NORMALISED_DIVISORS:  # three.js stores the renormalised weight back into the integer attribute
-        divisor = NORMALISED_DIVISORS[ctype]
-        unit = np.floor(unit * divisor + 0.5) / divisor
-    return joints.astype(np.int64), unit
-
-
-def joint_matrices(world: np.ndarray, skin: Skin) -> np.ndarray:
-    """[T, J, 4, 4] = world(joint) * inverseBind(joint)."""
-    return np.matmul(world[:, skin.joints], skin.inverse_bind)
+    first = np.zeros(weights.shape[1])
+    first[0] = 1.0
+    unit = np.where(total > 0, weights / np.where(total > 0, total, 1.0), first)
+    for s, ctype in enumerate(ctypes):
+        if ctype in NORMALISED_DIVISORS:  # three.js stores the renormalised weight back into the integer attribute
+            divisor = NORMALISED_DIVISORS[ctype]
+            unit[:, 4 * s:4 * s + 4] = np.floor(unit[:, 4 * s:4 * s + 4] * divisor + 0.5) / divisor
+    return np.concatenate(joints, axis=1), unit
