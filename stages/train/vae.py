@@ -1,0 +1,317 @@
+"""DyMeshVAE: frame-0 shape and relative trajectories -> (tokens, 32 shape + 32 KL trajectory channels) -> offsets.
+
+Shape V0 [B, N, 3] and trajectories relative to frame 0 [B, N, 3(T-1)] get separate Fourier encodings; one
+attention layer over each vertex's sparse 1-ring (weights from shape features, applied to both streams);
+farthest-point sampled tokens; encoder cross-attention blocks whose attention map comes from shape features and
+is applied to both streams; decoder self-attention blocks, then a cross-attention queried by every vertex that
+outputs V0 + offsets for every frame. Masked throughout: padded vertices never change valid outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stages.train.adjacency import gather_neighbours, neighbour_lists
+from stages.train.configs import VAEConfig
+from stages.train.fps_sampling import farthest_points
+
+
+def normalise_frames(vertices: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frame-0 normalisation of [B, T, N, 3]: centre = frame-0 bbox centre, scale = max |coord| after centring.
+
+    Returns (normalised vertices with padded vertices zeroed, centre [B, 3], scale [B]).
+    """
+    vertices = vertices.float()
+    mask = valid[:, None, :, None]
+    frame0 = vertices[:, 0]
+    big = torch.finfo(frame0.dtype).max
+    low = frame0.masked_fill(~valid[..., None], big).amin(1)
+    high = frame0.masked_fill(~valid[..., None], -big).amax(1)
+    any_valid = valid.any(1, keepdim=True)
+    centre = torch.where(any_valid, (low + high) / 2, torch.zeros_like(low))
+    centred = (frame0 - centre[:, None]).abs().masked_fill(~valid[..., None], 0.0)
+    scale = centred.flatten(1).amax(1).clamp(min=1e-8)
+    normalised = (vertices - centre[:, None, None]) / scale[:, None, None, None]
+    return normalised.masked_fill(~mask, 0.0), centre, scale
+
+
+def shape_and_motion(normalised: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, T, N, 3] -> (V0 [B, N, 3], trajectories relative to frame 0 [B, N, 3(T-1)])."""
+    v0 = normalised[:, 0]
+    rel = (normalised[:, 1:] - v0[:, None]).permute(0, 2, 1, 3)  # [B, N, T-1, 3]
+    return v0, rel.reshape(rel.shape[0], rel.shape[1], -1)
+
+
+def fourier(x: torch.Tensor, frequencies: int) -> torch.Tensor:
+    """[..., D] -> [..., D(2L+1)]: x, sin(2^k pi x), cos(2^k pi x) for k < L."""
+    scales = (2.0 ** torch.arange(frequencies, device=x.device, dtype=x.dtype)) * math.pi
+    angles = (x[..., None] * scales).flatten(-2)
+    return torch.cat([x, angles.sin(), angles.cos()], dim=-1)
+
+
+def mlp(width: int, ratio: float = 4.0) -> nn.Sequential:
+    hidden = int(width * ratio)
+    return nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_valid: torch.Tensor, heads: int,
+           bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Multi-head attention q [B, Lq, C], k [B, Lk, C], v [B, Lk, Cv] with key_valid [B, Lk] (>= 1 True per row)
+    and an optional additive bias [B, H, Lq, Lk]."""
+    batch, lq, _ = q.shape
+    lk = k.shape[1]
+
+    def split(x: torch.Tensor, length: int) -> torch.Tensor:
+        return x.view(batch, length, heads, -1).transpose(1, 2)
+
+    mask = key_valid[:, None, None, :]
+    if bias is not None:
+        mask = bias.masked_fill(~mask, float("-inf")).to(q.dtype)
+    out = F.scaled_dot_product_attention(split(q, lq), split(k, lk), split(v, lk), attn_mask=mask)
+    return out.transpose(1, 2).reshape(batch, lq, -1)
+
+
+def safe_key_mask(key_valid: torch.Tensor) -> torch.Tensor:
+    """A key mask with at least one key per sample (an all-padding sample attends to its first key)."""
+    empty = ~key_valid.any(1, keepdim=True)
+    first = torch.zeros_like(key_valid)
+    first[:, 0] = True
+    return key_valid | (empty & first)
+
+
+class DistanceBias(nn.Module):
+    """Per-head locality prior for cross-attention: -scale_h x |p_query - p_key|^2 on rest positions (learned scale)."""
+
+    def __init__(self, heads: int, initial_scale: float = 8.0):
+        super().__init__()
+        self.raw_scale = nn.Parameter(torch.full((heads,), math.log(math.expm1(initial_scale))))
+
+    def forward(self, squared_distance: torch.Tensor) -> torch.Tensor:
+        """squared_distance [B, Lq, Lk] -> bias [B, H, Lq, Lk]."""
+        return -F.softplus(self.raw_scale)[None, :, None, None] * squared_distance[:, None].float()
+
+
+def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """[B, La, 3] x [B, Lb, 3] -> [B, La, Lb] squared Euclidean distances (float32)."""
+    a, b = a.float(), b.float()
+    return ((a * a).sum(-1)[:, :, None] + (b * b).sum(-1)[:, None, :] - 2 * a @ b.transpose(1, 2)).clamp(min=0.0)
+
+
+class OneRingAttention(nn.Module):
+    """Attention over each vertex's sparse 1-ring; weights from shape features, applied to shape and motion."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.norm_shape = nn.LayerNorm(width)
+        self.norm_motion = nn.LayerNorm(width)
+        self.qk = nn.Linear(width, 2 * width)
+        self.value_shape = nn.Linear(width, width)
+        self.value_motion = nn.Linear(width, width)
+        self.out_shape = nn.Linear(width, width)
+        self.out_motion = nn.Linear(width, width)
+
+    def forward(self, shape, motion, index, mask):
+        batch, n, _ = shape.shape
+        k_slots = index.shape[-1]
+        hs, hm = self.norm_shape(shape), self.norm_motion(motion)
+        q, k = self.qk(hs).chunk(2, dim=-1)
+        values = torch.cat([self.value_shape(hs), self.value_motion(hm)], dim=-1)
+        k_n = gather_neighbours(k, index).view(batch, n, k_slots, self.heads, -1)
+        v_n = gather_neighbours(values, index).view(batch, n, k_slots, 2, self.heads, -1)
+        q = q.view(batch, n, 1, self.heads, -1)
+        logits = (q * k_n).sum(-1) / math.sqrt(q.shape[-1])  # [B, N, K, H]
+        logits = logits.float().masked_fill(~mask[..., None], float("-inf"))
+        weights = logits.softmax(dim=2).to(v_n.dtype)
+        mixed = (weights[:, :, :, None, :, None] * v_n).sum(2)  # [B, N, 2, H, d]
+        mixed = mixed.reshape(batch, n, 2, -1)
+        return shape + self.out_shape(mixed[:, :, 0]), motion + self.out_motion(mixed[:, :, 1])
+
+
+class SharedMapCrossBlock(nn.Module):
+    """Tokens cross-attend to vertices; one attention map from shape features drives both streams."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.norm_token = nn.LayerNorm(width)
+        self.norm_shape = nn.LayerNorm(width)
+        self.norm_motion = nn.LayerNorm(width)
+        self.query = nn.Linear(width, width)
+        self.key = nn.Linear(width, width)
+        self.value_shape = nn.Linear(width, width)
+        self.value_motion = nn.Linear(width, width)
+        self.out_shape = nn.Linear(width, width)
+        self.out_motion = nn.Linear(width, width)
+        self.norm_mlp_shape = nn.LayerNorm(width)
+        self.norm_mlp_motion = nn.LayerNorm(width)
+        self.mlp_shape = mlp(width)
+        self.mlp_motion = mlp(width)
+        self.distance = DistanceBias(heads)
+
+    def forward(self, token_shape, token_motion, vertex_shape, vertex_motion, key_valid, squared_distance):
+        batch, lk, width = vertex_shape.shape
+        hs = self.norm_shape(vertex_shape)
+        q = self.query(self.norm_token(token_shape))
+        k = self.key(hs)
+        vs = self.value_shape(hs).view(batch, lk, self.heads, -1)
+        vm = self.value_motion(self.norm_motion(vertex_motion)).view(batch, lk, self.heads, -1)
+        v = torch.cat([vs, vm], dim=-1).view(batch, lk, -1)  # per head: [shape | motion] values
+        bias = self.distance(squared_distance)
+        mixed = attend(q, k, v, key_valid, self.heads, bias).view(batch, -1, self.heads, 2, width // self.heads)
+        token_shape = token_shape + self.out_shape(mixed[:, :, :, 0].flatten(2))
+        token_motion = token_motion + self.out_motion(mixed[:, :, :, 1].flatten(2))
+        token_shape = token_shape + self.mlp_shape(self.norm_mlp_shape(token_shape))
+        token_motion = token_motion + self.mlp_motion(self.norm_mlp_motion(token_motion))
+        return token_shape, token_motion
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm (cross- or self-) attention + MLP block with a key mask; `local` adds a distance bias."""
+
+    def __init__(self, width: int, heads: int, local: bool = False):
+        super().__init__()
+        self.heads = heads
+        self.norm_q = nn.LayerNorm(width)
+        self.norm_kv = nn.LayerNorm(width)
+        self.query = nn.Linear(width, width)
+        self.key_value = nn.Linear(width, 2 * width)
+        self.out = nn.Linear(width, width)
+        self.norm_mlp = nn.LayerNorm(width)
+        self.mlp = mlp(width)
+        self.distance = DistanceBias(heads) if local else None
+
+    def forward(self, x, context, key_valid, squared_distance=None):
+        k, v = self.key_value(self.norm_kv(context)).chunk(2, dim=-1)
+        bias = self.distance(squared_distance) if self.distance is not None else None
+        x = x + self.out(attend(self.query(self.norm_q(x)), k, v, key_valid, self.heads, bias))
+        return x + self.mlp(self.norm_mlp(x))
+
+
+@dataclass
+class Latent:
+    """Encoder output: z [B, M, 64] = 32 shape + 32 trajectory channels, with the token mask."""
+
+    z: torch.Tensor
+    mean: torch.Tensor  # trajectory posterior mean [B, M, 32]
+    logvar: torch.Tensor
+    token_valid: torch.Tensor  # [B, M]
+    token_index: torch.Tensor  # [B, M] the farthest-point vertices (recomputable from V0 alone)
+
+
+class DyMeshVAE(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        if config.frames < 2:
+            raise ValueError("DyMeshVAE needs clips of at least 2 frames")
+        if config.width % config.heads:
+            raise ValueError("VAE width must be a multiple of heads")
+        self.config = config
+        width, freq = config.width, config.fourier_frequencies
+        motion_dims = 3 * (config.frames - 1)
+        self.embed_shape = nn.Linear(3 * (2 * freq + 1), width)
+        self.embed_motion = nn.Linear(motion_dims * (2 * freq + 1), width)
+        self.one_ring = OneRingAttention(width, config.heads)
+        self.encoder = nn.ModuleList(SharedMapCrossBlock(width, config.heads) for _ in range(config.encoder_blocks))
+        self.norm_latent_shape = nn.LayerNorm(width)
+        self.norm_latent_motion = nn.LayerNorm(width)
+        self.to_shape = nn.Linear(width, config.shape_channels)
+        self.to_motion = nn.Linear(width, 2 * config.trajectory_channels)
+        self.from_latent = nn.Linear(config.latent_channels, width)
+        self.embed_token = nn.Linear(3 * (2 * freq + 1), width)
+        self.decoder = nn.ModuleList(AttentionBlock(width, config.heads) for _ in range(config.decoder_blocks))
+        self.embed_query = nn.Linear(3 * (2 * freq + 1), width)
+        self.query_block = AttentionBlock(width, config.heads, local=True)
+        self.norm_out = nn.LayerNorm(width)
+        self.to_offsets = nn.Linear(width, motion_dims)
+        nn.init.zeros_(self.to_offsets.weight)  # start from "no motion": the prediction is V0 itself
+        nn.init.zeros_(self.to_offsets.bias)
+
+    def token_counts(self, valid: torch.Tensor, training: bool) -> torch.Tensor:
+        """Tokens per sample [B]: `tokens` in training, max(tokens, N_valid / 8) at inference (as in the paper)."""
+        tokens = torch.full((valid.shape[0],), self.config.tokens, dtype=torch.long, device=valid.device)
+        return tokens if training else torch.maximum(tokens, valid.sum(1) // 8)
+
+    def encode(self, v0, motion, valid, faces, tokens: int | None = None, sample: bool = False) -> Latent:
+        """V0 [B, N, 3], motion [B, N, 3(T-1)] (zeros when only the shape is known), valid [B, N], faces [B, F, 3]."""
+        config = self.config
+        valid = valid.bool()
+        key_valid = safe_key_mask(valid)
+        shape = self.embed_shape(fourier(v0, config.fourier_frequencies))
+        motion_h = self.embed_motion(fourier(motion, config.fourier_frequencies))
+        index, mask = neighbour_lists(faces, valid, config.max_neighbours)
+        shape, motion_h = self.one_ring(shape, motion_h, index, mask)
+        counts = self.token_counts(valid, self.training) if tokens is None else torch.full_like(valid[:, 0], tokens, dtype=torch.long)
+        token_index, token_valid = farthest_points(v0, key_valid, int(counts.max()))
+        token_valid &= torch.arange(token_valid.shape[1], device=valid.device)[None] < counts[:, None]
+        gather = token_index[..., None].expand(-1, -1, shape.shape[-1])
+        token_shape, token_motion = shape.gather(1, gather), motion_h.gather(1, gather)
+        distance = squared_distances(v0.gather(1, token_index[..., None].expand(-1, -1, 3)), v0)
+        for block in self.encoder:
+            token_shape, token_motion = block(token_shape, token_motion, shape, motion_h, key_valid, distance)
+        shape_latent = self.to_shape(self.norm_latent_shape(token_shape))
+        mean, logvar = self.to_motion(self.norm_latent_motion(token_motion)).chunk(2, dim=-1)
+        logvar = logvar.float().clamp(-30.0, 20.0)
+        motion_latent = mean
+        if sample:
+            motion_latent = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar).to(mean.dtype)
+        z = torch.cat([shape_latent, motion_latent], dim=-1)
+        return Latent(z=z, mean=mean, logvar=logvar, token_valid=token_valid, token_index=token_index)
+
+    def decode(self, z, token_valid, v0, token_index) -> torch.Tensor:
+        """Latent z [B, M, 64], the query vertices V0 [B, N, 3] and the token vertices -> offsets [B, T-1, N, 3].
+
+        The token vertices' rest positions (known whenever V0 is) are added to the tokens, so the decoder does not
+        have to learn where each token sits from its shape channels alone.
+        """
+        config = self.config
+        token_valid = safe_key_mask(token_valid.bool())
+        token_position = v0.gather(1, token_index[..., None].expand(-1, -1, 3))
+        tokens = self.from_latent(z) + self.embed_token(fourier(token_position, config.fourier_frequencies))
+        for block in self.decoder:
+            tokens = block(tokens, tokens, token_valid)
+        query = self.embed_query(fourier(v0, config.fourier_frequencies))
+        query = self.query_block(query, tokens, token_valid, squared_distances(v0, token_position))
+        offsets = self.to_offsets(self.norm_out(query))  # [B, N, 3(T-1)]
+        batch, n, _ = offsets.shape
+        return offsets.view(batch, n, config.frames - 1, 3).permute(0, 2, 1, 3)
+
+    def forward(self, vertices: torch.Tensor, valid: torch.Tensor, faces: torch.Tensor) -> dict:
+        """A padded batch [B, T, N, 3] -> loss terms and the reconstruction (normalised coordinates)."""
+        valid = valid.bool()
+        normalised, _, _ = normalise_frames(vertices, valid)
+        v0, motion = shape_and_motion(normalised)
+        latent = self.encode(v0, motion, valid, faces, sample=self.training)
+        offsets = self.decode(latent.z, latent.token_valid, v0, latent.token_index)
+        prediction = v0[:, None] + offsets
+        recon = vertex_error(prediction, normalised[:, 1:], valid)
+        kl = kl_divergence(latent.mean, latent.logvar, latent.token_valid)
+        loss = recon + self.config.kl_weight * kl
+        return {"loss": loss, "recon": recon, "kl": kl, "prediction": prediction, "target": normalised[:, 1:]}
+
+
+def vertex_error(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean per-vertex L2 distance over valid vertices and frames; [B, T, N, 3] each."""
+    distance = torch.sqrt(((prediction.float() - target.float()) ** 2).sum(-1) + 1e-12)  # [B, T, N]
+    weights = valid[:, None, :].expand_as(distance).float()
+    return (distance * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor, token_valid: torch.Tensor) -> torch.Tensor:
+    """KL(q || N(0, I)) summed over channels, averaged over valid tokens."""
+    mean = mean.float()
+    per_token = 0.5 * (mean**2 + logvar.exp() - 1.0 - logvar).sum(-1)
+    weights = token_valid.float()
+    return (per_token * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def vae_from_state(state: dict) -> DyMeshVAE:
+    """Rebuild a VAE from a checkpoint's {"config": {...}, "model": state_dict}."""
+    model = DyMeshVAE(VAEConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    return model

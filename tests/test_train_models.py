@@ -1,0 +1,143 @@
+"""DyMeshVAE, sparse adjacency, farthest-point sampling and the rectified-flow model on synthetic clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stages.train.adjacency import neighbour_lists
+from stages.train.configs import PRESETS, FlowConfig, VAEConfig
+from stages.train.flow import FlowModel, LatentScaling, sample_timesteps
+from stages.train.fps_sampling import farthest_points
+from stages.train.loader import collate_padded
+from stages.train.synthetic_motion import synthetic_clip
+from stages.train.vae import DyMeshVAE
+
+TINY = VAEConfig(frames=8, width=32, heads=4, encoder_blocks=1, decoder_blocks=1, tokens=8, fourier_frequencies=4,
+                 max_neighbours=8)
+
+
+def test_neighbour_lists_are_the_one_ring_without_padding():
+    faces = torch.tensor([[[0, 1, 2], [0, 2, 3], [-1, -1, -1]]])
+    valid = torch.tensor([[True, True, True, True, False]])
+    index, mask = neighbour_lists(faces, valid, max_neighbours=4)
+    rings = [sorted(index[0, v][mask[0, v]].tolist()) for v in range(5)]
+    assert rings == [[0, 1, 2, 3], [0, 1, 2], [0, 1, 2, 3], [0, 2, 3], [4]]
+
+
+def test_neighbour_lists_scale_past_dense_limits():
+    n = 60_000  # a dense N x N bool mask would be 3.6 GB
+    rng = np.random.default_rng(0)
+    faces = torch.from_numpy(rng.integers(0, n, size=(1, 2 * n, 3)))
+    index, mask = neighbour_lists(faces, torch.ones(1, n, dtype=torch.bool), max_neighbours=8)
+    assert index.shape == (1, n, 9) and mask[..., 0].all()
+    assert (mask.sum(-1) > 1).float().mean() > 0.9
+
+
+def test_farthest_points_respects_the_valid_mask():
+    points = torch.randn(2, 50, 3)
+    valid = torch.ones(2, 50, dtype=torch.bool)
+    valid[1, 5:] = False
+    index, token_valid = farthest_points(points, valid, 8)
+    assert len(set(index[0].tolist())) == 8
+    assert (index[1] < 5).all() and token_valid[1].tolist() == [True] * 5 + [False] * 3
+
+
+def padded_batch(frames: int, sizes: list[int]) -> dict:
+    samples = [synthetic_clip(i, seed=3, frames=frames) for i in range(len(sizes))]
+    for sample, size in zip(samples, sizes):  # keep `size` vertices (faces among them)
+        sample["vertices"] = sample["vertices"][:, :size]
+        sample["faces"] = sample["faces"][(sample["faces"] < size).all(1)]
+    return collate_padded(samples)
+
+
+def test_heavy_padding_gives_finite_loss_and_gradients():
+    torch.manual_seed(0)
+    model = DyMeshVAE(TINY)
+    batch = padded_batch(8, [3, 120, 1])
+    extra = torch.zeros(3, 8, 400, 3)  # much more padding, filled with garbage that must not matter
+    vertices = torch.cat([batch["vertices"], extra + 1e6], dim=2)
+    valid = torch.cat([batch["valid_mask"], torch.zeros(3, 400, dtype=torch.bool)], dim=1)
+    out = model(vertices, valid, batch["faces"])
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_padding_does_not_change_valid_outputs():
+    torch.manual_seed(0)
+    model = DyMeshVAE(TINY).eval()
+    alone = padded_batch(8, [60])
+    together = padded_batch(8, [60, 130])
+    with torch.no_grad():
+        a = model(alone["vertices"], alone["valid_mask"], alone["faces"])["prediction"][0]
+        vertices = together["vertices"].clone()
+        vertices[0, :, 60:] = 123.0  # garbage in the padding
+        b = model(vertices, together["valid_mask"], together["faces"])["prediction"][0, :, :60]
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_shape_latent_ignores_motion():
+    torch.manual_seed(0)
+    model = DyMeshVAE(TINY).eval()
+    batch = padded_batch(8, [60])
+    v0 = batch["vertices"][:, 0]
+    with torch.no_grad():
+        moving = model.encode(v0, torch.randn(1, 60, 21), batch["valid_mask"], batch["faces"]).z
+        still = model.encode(v0, torch.zeros(1, 60, 21), batch["valid_mask"], batch["faces"]).z
+    torch.testing.assert_close(moving[..., :32], still[..., :32])
+    assert not torch.allclose(moving[..., 32:], still[..., 32:])
+
+
+@pytest.mark.parametrize("method", ["cosine", "logit-normal", "uniform"])
+def test_timesteps_lie_in_the_unit_interval(method):
+    t = sample_timesteps(2000, method, torch.Generator().manual_seed(0), "cpu")
+    assert (t >= 0).all() and (t <= 1).all() and 0.3 < float(t.mean()) < 0.7
+
+
+def test_flow_loss_masks_tokens_and_sampler_keeps_shapes():
+    torch.manual_seed(0)
+    config = FlowConfig(width=32, layers=1, heads=4, sample_steps=4)
+    flow = FlowModel(config, latent_channels=64, shape_channels=32, text_width=16)
+    z = torch.randn(2, 6, 64)
+    token_valid = torch.tensor([[True] * 6, [True, True] + [False] * 4])
+    text = (torch.randn(2, 5, 16), torch.tensor([[True] * 5, [True, False, False, False, False]]), torch.randn(2, 16))
+    loss = flow.loss(z, token_valid, text)
+    loss.backward()
+    assert torch.isfinite(loss)
+    # garbage in padded tokens does not change the loss (same noise)
+    z2 = z.clone()
+    z2[1, 2:] = 1e4
+    a = flow.loss(z, token_valid, text, generator=torch.Generator().manual_seed(1))
+    b = flow.loss(z2, token_valid, text, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+    sampled = flow.sample(z[..., :32], token_valid, text, text, generator=torch.Generator().manual_seed(0))
+    assert sampled.shape == (2, 6, 32) and torch.isfinite(sampled).all()
+
+
+def test_latent_scaling_round_trips():
+    scaling = LatentScaling(32)
+    z = torch.randn(3, 10, 64) * 4 + 2
+    valid = torch.ones(3, 10, dtype=torch.bool)
+    scaling.set_from_moments(scaling.moments(z, valid))
+    scaled = scaling.scale(z)
+    assert abs(float(scaled.std()) - 1) < 0.1
+    torch.testing.assert_close(scaling.unscale(scaled), z, atol=1e-4, rtol=1e-4)
+
+
+def test_presets_have_the_published_sizes():
+    paper = PRESETS["paper"]
+    assert (paper.vae.width, paper.vae.encoder_blocks, paper.vae.decoder_blocks, paper.vae.tokens) == (256, 8, 8, 512)
+    assert (paper.flow.width, paper.flow.layers, paper.flow.heads) == (512, 12, 8)
+    assert paper.vae.shape_channels == paper.vae.trajectory_channels == 32
+
+
+def test_tiny_text_encoder_is_offline_and_deterministic():
+    from stages.train.text_encoder import TextEncoder
+
+    a = TextEncoder("tiny-random", 16)
+    b = TextEncoder("tiny-random", 16)
+    tokens, mask, pooled = a(["the object spins", ""])
+    assert tokens.shape == (2, 16, a.width) and mask[1].sum() == 2
+    torch.testing.assert_close(pooled, b(["the object spins", ""])[2])
