@@ -52,10 +52,10 @@ def atomic_write_table(path: Path, table) -> None:
     os.replace(tmp, path)
 
 
-def read_table(path: Path, schema=None):
+def read_table(path: Path, schema=None, columns: list[str] | None = None):
     import pyarrow.parquet as pq
 
-    return pq.read_table(path, schema=schema)
+    return pq.read_table(path, schema=schema, columns=columns)
 
 
 def table_from_rows(rows: list[dict], schema):

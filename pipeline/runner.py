@@ -1,12 +1,17 @@
-"""Runs a job: harvest (driver) -> evaluate+resample (one Ray task per asset) -> caption (actor pool) -> shard.
+"""Runs a job: harvest (driver) -> evaluate+resample (one Ray task per asset) -> caption (Ray Data) -> shard.
 
 Units of work are batches of sorted asset ids; each stage commits a unit atomically (Parquet written to a temp
 name, renamed, then a completion marker with the unit's counts), so a killed run resumes where it stopped and a
 finished one does nothing. Stage config hashes (each including its upstream hash) name the output partitions.
 
 Why Ray tasks and not `Dataset.map_batches` for evaluate+resample: Ray Data has no per-item time limit, and a
-pathological asset must be killed (`ray.cancel(force=True)`) and recorded without losing its batch. Each task
-asks for a `memory` resource that grows with the asset's size, so big assets get fewer concurrent slots.
+pathological asset must be killed (`ray.cancel(force=True)`) and recorded without losing its batch (see
+https://github.com/ray-project/ray/issues/45661). Each task asks for a `memory` resource that grows with the
+asset's size, so big assets get fewer concurrent slots.
+
+Captions run on Ray Data once the unit's clips are committed: a dataset of pending caption units, `map_batches` with
+an actor pool of `CaptionUnits` (the model loads once per actor), streamed back with `iter_rows`; each unit is
+committed as soon as its row arrives (its caption rows sorted, so the bytes do not depend on arrival order).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -274,35 +280,31 @@ class Runner:
         return self.summary(plan)
 
     def run_units(self, ray, plan: Plan, todo: dict[str, list[str]]) -> None:
+        """Evaluate+resample the pending clip units (Ray tasks), then caption the pending caption units (Ray Data)."""
+        if todo["clips"]:
+            self.run_clip_units(ray, plan, todo["clips"])
+        if todo["caption"]:
+            self.run_caption_units(plan, todo["caption"])
+
+    def run_clip_units(self, ray, plan: Plan, clip_units: list[str]) -> None:
         from pipeline.tasks import clips_for_asset
 
-        job, h, m = self.job, plan.hashes, self.manifest
+        job = self.job
         resources = ray.cluster_resources()
         cpus = int(resources.get("CPU", 1))
-        caption_cpus = job.run.caption_actors * job.run.caption_num_cpus
-        workers = job.run.workers or max(1, int(cpus - caption_cpus))
+        workers = job.run.workers or max(1, cpus)
         # a task must fit on one node: cap memory requests by the largest node's memory resource
         node_memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
         node_memory = node_memory or 64 * 1024 * MiB
         limits_ref, resample_ref = ray.put(job.evaluate), ray.put(job.resample)
         asset_task = ray.remote(clips_for_asset)
 
-        clip_units = list(todo["clips"])
-        caption_queue = [u for u in todo["caption"] if u not in set(clip_units)]
         queue = [(u, a) for u in clip_units for a in plan.units[u]]
         results: dict[str, dict[str, dict]] = {u: {} for u in clip_units}
         running: dict = {}  # ref -> (unit, asset_id, started, attempt)
-        captioning: dict = {}  # ref -> (unit, actor, clip_ids)
-        actors: list = []
-        idle: list = []
         progress = Progress("evaluate+resample", len(queue), "assets", self.stream, enabled=self.show_progress)
-        caption_total = len(todo["caption"])
-        captions_done = 0
         clips_made = 0
         last_progress = time.monotonic()
-
-        def made() -> str:
-            return f"clips {clips_made}, captioned units {captions_done}/{caption_total}"
 
         def memory_for(asset_id: str) -> int:
             wanted = job.run.memory_base_mb * MiB + job.run.memory_per_byte * plan.assets[asset_id]["bytes"]
@@ -326,67 +328,19 @@ class Runner:
             self.stage_seconds["evaluate+resample"] += result["stage_seconds"]
             results[unit][asset_id] = result
             if len(results[unit]) == len(plan.units[unit]):
-                table = self.commit_clips(plan, unit, results.pop(unit))
-                clips_made += table.num_rows
-                if unit in todo["caption"]:
-                    caption_queue.append(unit)  # its clips are read back from disk: memory stays bounded
-            progress.update(1, made())
-
-        def start_caption(unit: str) -> None:
-            table = read_table(m.partition("clips", h.resample, unit))
-            actor = idle.pop()
-            assets = {a: {"name": plan.assets[a]["name"], "tags": plan.assets[a]["tags"]} for a in plan.units[unit]}
-            ref = actor.caption.remote(table, assets)
-            captioning[ref] = (unit, actor, table.column("clip_id").to_pylist())
-
-        worker = ray.remote(CaptionWorker).options(num_cpus=job.run.caption_num_cpus,
-                                                   num_gpus=job.run.caption_num_gpus)
-        caption_attempts: Counter = Counter()
-
-        def make_actors() -> None:
-            for _ in range(job.run.caption_actors):
-                actors.append(worker.remote(job.caption))
-            idle.extend(actors)
+                clips_made += self.commit_clips(plan, unit, results.pop(unit)).num_rows
+            progress.update(1, f"clips {clips_made}")
 
         try:
-            if todo["caption"]:
-                make_actors()  # the model loads while the first assets are evaluated
-            while queue or running or caption_queue or captioning:
+            while queue or running:
                 while queue and len(running) < workers:
                     submit(*queue.pop(0))
-                while caption_queue and idle:
-                    start_caption(caption_queue.pop(0))
-                refs = list(running) + list(captioning)
+                refs = list(running)
                 ready, _ = ray.wait(refs, num_returns=1, timeout=1.0)
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0) if ready else (ready, None)
                 now = time.monotonic()
                 for ref in ready:
                     last_progress = now
-                    if ref in captioning:
-                        unit, actor, clip_ids = captioning.pop(ref)
-                        try:
-                            result = ray.get(ref)
-                        except ray.exceptions.RayActorError as exc:
-                            # the actor died (or its model failed to load): infrastructure, not the clips' fault
-                            caption_attempts[unit] += 1
-                            if caption_attempts[unit] > job.run.max_retries:
-                                raise CaptionWorkerError(
-                                    f"the caption actor died {caption_attempts[unit]} times on unit {unit} "
-                                    f"(backend {job.caption.backend}): {' '.join(str(exc).split())[:400]}; fix the "
-                                    "caption backend (or use backend: motion) and re-run to resume") from None
-                            ray.kill(actor)
-                            actors.remove(actor)
-                            replacement = worker.remote(job.caption)
-                            actors.append(replacement)
-                            idle.append(replacement)
-                            caption_queue.insert(0, unit)
-                            continue
-                        idle.append(actor)
-                        self.stage_seconds["caption"] += result["stage_seconds"]
-                        self.commit_captions(plan, unit, clip_ids, result)
-                        captions_done += 1
-                        progress.update(0, made())
-                        continue
                     unit, asset_id, _, attempt = running.pop(ref)
                     try:
                         result = ray.get(ref)
@@ -416,26 +370,111 @@ class Runner:
                                        "committed units are kept: re-run the same command to resume")
         finally:
             progress.close()
-            for actor in actors:
-                ray.kill(actor)
+
+    def run_caption_units(self, plan: Plan, units: list[str]) -> None:
+        """Caption units on a Ray Data actor pool, committing each unit as its result streams back."""
+        import logging
+
+        import ray
+        import ray.data
+        from ray.data.exceptions import ExecutionTimeoutError
+        from ray.exceptions import GetTimeoutError, RayError
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        job, h, m = self.job, plan.hashes, self.manifest
+        logger = logging.getLogger("ray.data")
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # no per-dataset info lines; failures still raise below
+        context = ray.data.DataContext.get_current()
+        settings = {
+            "enable_progress_bars": False,  # our own progress line below
+            "print_on_execution_start": False,
+            "execution_no_progress_timeout_s": job.run.stall_timeout_s,  # -> ExecutionTimeoutError
+            "wait_for_min_actors_s": int(max(1, job.run.stall_timeout_s)),  # actors that never get resources
+            "max_consecutive_actor_init_deaths": job.run.max_retries,  # a model that cannot load is fatal
+        }
+        before = {key: getattr(context, key) for key in settings}
+        for key, value in settings.items():
+            setattr(context, key, value)
+        items = [{"unit": u, "clips": str(m.partition("clips", h.resample, u).resolve()),
+                  "assets": json.dumps({a: {"name": plan.assets[a]["name"], "tags": plan.assets[a]["tags"]}
+                                        for a in plan.units[u]}, sort_keys=True)} for u in units]
+        pool = max(1, min(job.run.caption_actors, len(units)))
+        # only the driver's machine needs --out: the actors fetch each unit's clips through this reader
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        reader = ray.remote(PartitionReader).options(num_cpus=0, scheduling_strategy=here).remote()
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            CaptionUnits, fn_constructor_args=(job.caption, reader), batch_size=1, batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=job.run.caption_num_cpus,
+            num_gpus=job.run.caption_num_gpus)  # Ray Data restarts an actor that dies mid-task (max_restarts=-1)
+        progress = Progress("caption", len(units), "units", self.stream, enabled=self.show_progress)
+        captions = 0
+        try:
+            for row in dataset.iter_rows():
+                result = json.loads(row["result"])
+                unit = row["unit"]
+                self.stage_seconds["caption"] += result["stage_seconds"]
+                clip_ids = read_table(m.partition("clips", h.resample, unit), columns=["clip_id"])
+                self.commit_captions(plan, unit, clip_ids.column("clip_id").to_pylist(), result)
+                captions += len(result["rows"])
+                progress.update(1, f"captions {captions}")
+        except (RayError, ExecutionTimeoutError) as exc:
+            if isinstance(exc, GetTimeoutError):  # from wait_for_min_actors_s
+                raise StalledError(f"the caption actors were not ready within {job.run.stall_timeout_s:g}s "
+                                   "(run.stall_timeout_s): too few free CPUs/GPUs for run.caption_actors x "
+                                   f"(num_cpus={job.run.caption_num_cpus:g}, num_gpus={job.run.caption_num_gpus:g}),"
+                                   " or a model load slower than that; committed units are kept: re-run to resume"
+                                   ) from None
+            if isinstance(exc, ExecutionTimeoutError):
+                raise StalledError(f"no caption finished for {job.run.stall_timeout_s:g}s (run.stall_timeout_s); "
+                                   "committed units are kept: re-run the same command to resume") from None
+            detail = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(exc).split()))  # no terminal colours
+            raise CaptionWorkerError(  # the root cause comes last in Ray's message
+                f"the caption actors failed (backend {job.caption.backend}): ...{detail[-400:]}; "
+                "fix the caption backend (or use backend: motion) and re-run to resume") from None
+        finally:
+            progress.close()
+            logger.setLevel(level)
+            for key, value in before.items():
+                setattr(context, key, value)
+            ray.kill(reader)
 
     # ---- summary ---------------------------------------------------------------------------------------------
     def summary(self, plan: Plan) -> dict:
         return job_summary(self.manifest, plan.hashes, plan.harvest_counts)
 
 
-class CaptionWorker:
-    """Ray actor around stages.caption's captioner (the model is loaded once, in __init__)."""
+class PartitionReader:
+    """Ray actor on the driver's node: reads the job folder's Parquet partitions for workers on other nodes."""
 
-    def __init__(self, config):
+    def read(self, path: str):
+        return read_table(Path(path))
+
+
+class CaptionUnits:
+    """Ray Data callable class around stages.caption's captioner (the model is loaded once, in __init__): one batch
+    is one unit (`unit`, path of its `clips` partition, its assets' names and tags as JSON) -> (`unit`, `result`
+    JSON of caption rows, error rows and seconds)."""
+
+    def __init__(self, config, reader):
         from stages.caption import make_captioner
 
         self.captioner = make_captioner(config)
+        self.reader = reader
 
-    def caption(self, clips_table, assets: dict) -> dict:
+    def __call__(self, batch):
+        import pyarrow as pa
+        import ray
+
         from pipeline.tasks import captions_for_unit
 
-        return captions_for_unit(self.captioner, clips_table, assets)
+        units, results = [], []
+        for unit, clips, assets in zip(*(batch.column(c).to_pylist() for c in ("unit", "clips", "assets"))):
+            table = ray.get(self.reader.read.remote(clips))
+            result = captions_for_unit(self.captioner, table, json.loads(assets))
+            units.append(unit)
+            results.append(json.dumps(result, sort_keys=True))
+        return pa.table({"unit": units, "result": results})
 
 
 def job_summary(manifest: Manifest, hashes: Hashes, harvest_counts: list[dict]) -> dict:
