@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: $(STAMP)
 	$(VENV)/bin/dymesh run jobs/demo.yaml --out $(DEMO_OUT)
+	$(VENV)/bin/dymesh stats $(DEMO_OUT)
+	@echo "demo output: $(DEMO_OUT)  (dymesh status $(DEMO_OUT); dymesh stats $(DEMO_OUT) --sql '...')"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
