@@ -9,9 +9,14 @@ pathological asset must be killed (`ray.cancel(force=True)`) and recorded withou
 https://github.com/ray-project/ray/issues/45661). Each task asks for a `memory` resource that grows with the
 asset's size, so big assets get fewer concurrent slots.
 
-Captions run on Ray Data once the unit's clips are committed: a dataset of pending caption units, `map_batches` with
-an actor pool of `CaptionUnits` (the model loads once per actor), streamed back with `iter_rows`; each unit is
-committed as soon as its row arrives (its caption rows sorted, so the bytes do not depend on arrival order).
+Captions run on Ray Data alongside evaluation: with the first committed clip unit (at once on a resume with
+committed clips waiting) a dataset of every pending caption unit (in unit order) starts in a background thread,
+`map_batches` with an actor pool of `CaptionUnits` (the model loads once per actor); each call waits until its unit's
+clips are committed (polling the driver-side `PartitionReader`), then captions them. The thread streams results back with `iter_rows` and commits each unit as its row arrives (caption
+rows sorted, so the bytes do not depend on arrival order), while the main thread keeps dispatching evaluate tasks.
+A failure on either side stops the other: an evaluation error sets the reader's stop flag (waiting actors return at
+once, nothing is committed for them); a caption error is raised in the main thread, which stops dispatching.
+Evaluate tasks never wait on the caption actors, and the default worker count leaves the actors' CPUs free.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -112,6 +118,7 @@ class Runner:
         # for benchmarks/pipeline.py's overhead measurement
         self.stage_seconds: Counter = Counter()
         self.phase_seconds: Counter = Counter()
+        self.lock = threading.Lock()  # commits, counters and progress lines of the evaluate and caption threads
 
     # ---- harvest ------------------------------------------------------------------------------------------
     def harvest(self) -> Plan:
@@ -280,18 +287,32 @@ class Runner:
         return self.summary(plan)
 
     def run_units(self, ray, plan: Plan, todo: dict[str, list[str]]) -> None:
-        """Evaluate+resample the pending clip units (Ray tasks), then caption the pending caption units (Ray Data)."""
-        if todo["clips"]:
-            self.run_clip_units(ray, plan, todo["clips"])
-        if todo["caption"]:
-            self.run_caption_units(plan, todo["caption"])
+        """Caption the pending caption units (Ray Data, background thread) while evaluate+resample tasks run."""
+        captions = CaptionStream(self, plan, todo["caption"], bool(todo["clips"])) if todo["caption"] else None
+        failed = True
+        try:
+            # captions start with the first committed clip unit (run_clip_units), so the actors' start-up does not
+            # compete with the first evaluate tasks' (whose item timeout is running); at once if there is work now
+            if captions and (not todo["clips"] or set(todo["caption"]) - set(todo["clips"])):
+                captions.start()
+            if todo["clips"]:
+                self.run_clip_units(ray, plan, todo["clips"], captions)
+            failed = False
+        finally:
+            if captions:
+                captions.finish(stop=failed)
+        if captions and captions.error:
+            raise captions.error
 
-    def run_clip_units(self, ray, plan: Plan, clip_units: list[str]) -> None:
+    def run_clip_units(self, ray, plan: Plan, clip_units: list[str], captions: CaptionStream | None = None) -> None:
         from pipeline.tasks import clips_for_asset
 
         job = self.job
         resources = ray.cluster_resources()
-        cpus = int(resources.get("CPU", 1))
+        # by default leave the caption actors' CPUs free: a submitted task then starts at once (its item timeout
+        # counts from submission) and the actors are never starved of CPUs by evaluate tasks
+        reserved = job.run.caption_actors * job.run.caption_num_cpus if captions else 0.0
+        cpus = int(resources.get("CPU", 1) - reserved + 1e-9)
         workers = job.run.workers or max(1, cpus)
         # a task must fit on one node: cap memory requests by the largest node's memory resource
         node_memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
@@ -325,14 +346,19 @@ class Runner:
 
         def finish(unit: str, asset_id: str, result: dict) -> None:
             nonlocal clips_made
-            self.stage_seconds["evaluate+resample"] += result["stage_seconds"]
-            results[unit][asset_id] = result
-            if len(results[unit]) == len(plan.units[unit]):
-                clips_made += self.commit_clips(plan, unit, results.pop(unit)).num_rows
-            progress.update(1, f"clips {clips_made}")
+            with self.lock:
+                self.stage_seconds["evaluate+resample"] += result["stage_seconds"]
+                results[unit][asset_id] = result
+                if len(results[unit]) == len(plan.units[unit]):
+                    clips_made += self.commit_clips(plan, unit, results.pop(unit)).num_rows
+                progress.update(1, f"clips {clips_made}")
+            if captions and not captions.thread and unit not in results:
+                captions.start()
 
         try:
             while queue or running:
+                if captions and captions.error:
+                    raise captions.error  # committed units are kept; the caller stops the caption thread
                 while queue and len(running) < workers:
                     submit(*queue.pop(0))
                 refs = list(running)
@@ -371,90 +397,158 @@ class Runner:
         finally:
             progress.close()
 
-    def run_caption_units(self, plan: Plan, units: list[str]) -> None:
-        """Caption units on a Ray Data actor pool, committing each unit as its result streams back."""
-        import logging
-
-        import ray
-        import ray.data
-        from ray.data.exceptions import ExecutionTimeoutError
-        from ray.exceptions import GetTimeoutError, RayError
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        job, h, m = self.job, plan.hashes, self.manifest
-        logger = logging.getLogger("ray.data")
-        level = logger.level
-        logger.setLevel(logging.ERROR)  # no per-dataset info lines; failures still raise below
-        context = ray.data.DataContext.get_current()
-        settings = {
-            "enable_progress_bars": False,  # our own progress line below
-            "print_on_execution_start": False,
-            "execution_no_progress_timeout_s": job.run.stall_timeout_s,  # -> ExecutionTimeoutError
-            "wait_for_min_actors_s": int(max(1, job.run.stall_timeout_s)),  # actors that never get resources
-            "max_consecutive_actor_init_deaths": job.run.max_retries,  # a model that cannot load is fatal
-        }
-        before = {key: getattr(context, key) for key in settings}
-        for key, value in settings.items():
-            setattr(context, key, value)
-        items = [{"unit": u, "clips": str(m.partition("clips", h.resample, u).resolve()),
-                  "assets": json.dumps({a: {"name": plan.assets[a]["name"], "tags": plan.assets[a]["tags"]}
-                                        for a in plan.units[u]}, sort_keys=True)} for u in units]
-        pool = max(1, min(job.run.caption_actors, len(units)))
-        # only the driver's machine needs --out: the actors fetch each unit's clips through this reader
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        reader = ray.remote(PartitionReader).options(num_cpus=0, scheduling_strategy=here).remote()
-        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            CaptionUnits, fn_constructor_args=(job.caption, reader), batch_size=1, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=job.run.caption_num_cpus,
-            num_gpus=job.run.caption_num_gpus)  # Ray Data restarts an actor that dies mid-task (max_restarts=-1)
-        progress = Progress("caption", len(units), "units", self.stream, enabled=self.show_progress)
-        captions = 0
-        try:
-            for row in dataset.iter_rows():
-                result = json.loads(row["result"])
-                unit = row["unit"]
-                self.stage_seconds["caption"] += result["stage_seconds"]
-                clip_ids = read_table(m.partition("clips", h.resample, unit), columns=["clip_id"])
-                self.commit_captions(plan, unit, clip_ids.column("clip_id").to_pylist(), result)
-                captions += len(result["rows"])
-                progress.update(1, f"captions {captions}")
-        except (RayError, ExecutionTimeoutError) as exc:
-            if isinstance(exc, GetTimeoutError):  # from wait_for_min_actors_s
-                raise StalledError(f"the caption actors were not ready within {job.run.stall_timeout_s:g}s "
-                                   "(run.stall_timeout_s): too few free CPUs/GPUs for run.caption_actors x "
-                                   f"(num_cpus={job.run.caption_num_cpus:g}, num_gpus={job.run.caption_num_gpus:g}),"
-                                   " or a model load slower than that; committed units are kept: re-run to resume"
-                                   ) from None
-            if isinstance(exc, ExecutionTimeoutError):
-                raise StalledError(f"no caption finished for {job.run.stall_timeout_s:g}s (run.stall_timeout_s); "
-                                   "committed units are kept: re-run the same command to resume") from None
-            detail = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(exc).split()))  # no terminal colours
-            raise CaptionWorkerError(  # the root cause comes last in Ray's message
-                f"the caption actors failed (backend {job.caption.backend}): ...{detail[-400:]}; "
-                "fix the caption backend (or use backend: motion) and re-run to resume") from None
-        finally:
-            progress.close()
-            logger.setLevel(level)
-            for key, value in before.items():
-                setattr(context, key, value)
-            ray.kill(reader)
-
     # ---- summary ---------------------------------------------------------------------------------------------
     def summary(self, plan: Plan) -> dict:
         return job_summary(self.manifest, plan.hashes, plan.harvest_counts)
 
 
+class CaptionStream:
+    """The caption stage on Ray Data in a background thread: one dataset over every pending caption unit, each
+    actor call waiting for its unit's clips; the thread commits each unit as its row arrives."""
+
+    def __init__(self, runner: Runner, plan: Plan, units: list[str], clips_pending: bool):
+        self.runner, self.plan, self.units = runner, plan, units
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self.reader = None
+        self.before: dict = {}
+        self.clips_pending = clips_pending  # evaluate+resample runs beside the dataset
+        self.last_commit = time.monotonic()
+
+    def start(self) -> None:
+        """Build the dataset and start consuming it in a thread."""
+        import logging
+
+        import ray
+        import ray.data
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        runner, plan = self.runner, self.plan
+        job, h, m = runner.job, plan.hashes, runner.manifest
+        self.logger = logging.getLogger("ray.data")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.ERROR)  # no per-dataset info lines; failures still raise below
+        self.context = ray.data.DataContext.get_current()
+        settings = {
+            "enable_progress_bars": False,  # our own progress line below
+            "print_on_execution_start": False,
+            # -> ExecutionTimeoutError; off while actors may wait for clips (finish() watches for stalls then)
+            "execution_no_progress_timeout_s": -1 if self.clips_pending else job.run.stall_timeout_s,
+            "wait_for_min_actors_s": int(max(1, job.run.stall_timeout_s)),  # actors that never get resources
+            "max_consecutive_actor_init_deaths": job.run.max_retries,  # a model that cannot load is fatal
+        }
+        self.before = {key: getattr(self.context, key) for key in settings}
+        for key, value in settings.items():
+            setattr(self.context, key, value)
+        items = [{"unit": u, "clips": str(m.partition("clips", h.resample, u).resolve()),
+                  "marker": str(m.marker("resample", h.resample, u).resolve()),
+                  "assets": json.dumps({a: {"name": plan.assets[a]["name"], "tags": plan.assets[a]["tags"]}
+                                        for a in plan.units[u]}, sort_keys=True)} for u in self.units]
+        pool = max(1, min(job.run.caption_actors, len(self.units)))
+        # only the driver's machine needs --out: the actors fetch each unit's clips through this reader
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.reader = ray.remote(PartitionReader).options(num_cpus=0, scheduling_strategy=here).remote()
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            CaptionUnits, fn_constructor_args=(job.caption, self.reader), batch_size=1, batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=job.run.caption_num_cpus,
+            num_gpus=job.run.caption_num_gpus)  # Ray Data restarts an actor that dies mid-task (max_restarts=-1)
+        self.thread = threading.Thread(target=self.consume, args=(dataset,), name="dymesh-captions", daemon=True)
+        self.thread.start()
+
+    def consume(self, dataset) -> None:
+        """Thread body: commit each caption unit as its row arrives; keep the first error for the main thread."""
+        from ray.data.exceptions import ExecutionTimeoutError
+        from ray.exceptions import GetTimeoutError, RayError
+
+        runner, plan = self.runner, self.plan
+        job, h, m = runner.job, plan.hashes, runner.manifest
+        progress = Progress("caption", len(self.units), "units", runner.stream, enabled=runner.show_progress)
+        captions = 0
+        try:
+            for row in dataset.iter_rows():
+                if row["result"] == STOPPED:
+                    continue  # the run is stopping: this unit's clips never came; nothing to commit
+                result = json.loads(row["result"])
+                unit = row["unit"]
+                clip_ids = read_table(m.partition("clips", h.resample, unit), columns=["clip_id"])
+                with runner.lock:
+                    runner.stage_seconds["caption"] += result["stage_seconds"]
+                    runner.commit_captions(plan, unit, clip_ids.column("clip_id").to_pylist(), result)
+                    captions += len(result["rows"])
+                    progress.update(1, f"captions {captions}")
+                    self.last_commit = time.monotonic()
+        except (RayError, ExecutionTimeoutError) as exc:
+            if isinstance(exc, GetTimeoutError):  # from wait_for_min_actors_s
+                self.error = StalledError(
+                    f"the caption actors were not ready within {job.run.stall_timeout_s:g}s (run.stall_timeout_s): "
+                    f"too few free CPUs/GPUs for run.caption_actors x (num_cpus={job.run.caption_num_cpus:g}, "
+                    f"num_gpus={job.run.caption_num_gpus:g}), or a model load slower than that; committed units are"
+                    " kept: re-run to resume")
+            elif isinstance(exc, ExecutionTimeoutError):
+                self.error = StalledError(f"no caption finished for {job.run.stall_timeout_s:g}s "
+                                          "(run.stall_timeout_s); committed units are kept: re-run the same command "
+                                          "to resume")
+            else:
+                detail = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(exc).split()))  # no terminal colours
+                self.error = CaptionWorkerError(  # the root cause comes last in Ray's message
+                    f"the caption actors failed (backend {job.caption.backend}): ...{detail[-400:]}; "
+                    "fix the caption backend (or use backend: motion) and re-run to resume")
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            self.error = exc
+        finally:
+            with runner.lock:
+                progress.close()
+
+    def finish(self, stop: bool) -> None:
+        """Join the thread (`stop`: the run is failing, so waiting actors return at once) and clean up."""
+        import ray
+
+        stall_s, clips_done = self.runner.job.run.stall_timeout_s, time.monotonic()
+        try:
+            if self.thread and stop:
+                ray.get(self.reader.stop.remote())
+            while self.thread and self.thread.is_alive():
+                self.thread.join(timeout=1.0)
+                idle = time.monotonic() - max(self.last_commit, clips_done)
+                if not stop and self.clips_pending and self.thread.is_alive() and idle > stall_s:
+                    self.error = StalledError(f"no caption finished for {stall_s:g}s (run.stall_timeout_s); "
+                                              "committed units are kept: re-run the same command to resume")
+                    ray.get(self.reader.stop.remote())
+                    break  # a daemon thread; ending the Ray session ends its dataset
+        finally:
+            if self.before:
+                self.logger.setLevel(self.level)
+                for key, value in self.before.items():
+                    setattr(self.context, key, value)
+            if self.reader is not None:
+                ray.kill(self.reader)
+
+
+STOPPED = "stopped"  # CaptionUnits' result for a unit it gave up waiting for because the run is stopping
+
+
 class PartitionReader:
-    """Ray actor on the driver's node: reads the job folder's Parquet partitions for workers on other nodes."""
+    """Ray actor on the driver's node: reads the job folder's Parquet partitions for workers on other nodes and
+    tells them whether a unit is committed yet (or the run is stopping)."""
+
+    def __init__(self):
+        self.stopped = False
 
     def read(self, path: str):
         return read_table(Path(path))
+
+    def state(self, marker: str) -> str:
+        """STOPPED, "ready" (the unit's resample marker exists) or "waiting"."""
+        return STOPPED if self.stopped else "ready" if Path(marker).is_file() else "waiting"
+
+    def stop(self) -> None:
+        self.stopped = True
 
 
 class CaptionUnits:
     """Ray Data callable class around stages.caption's captioner (the model is loaded once, in __init__): one batch
     is one unit (`unit`, path of its `clips` partition, its assets' names and tags as JSON) -> (`unit`, `result`
-    JSON of caption rows, error rows and seconds)."""
+    JSON of caption rows, error rows and seconds, or STOPPED); it first waits until the unit's clips are committed."""
 
     def __init__(self, config, reader):
         from stages.caption import make_captioner
@@ -469,12 +563,21 @@ class CaptionUnits:
         from pipeline.tasks import captions_for_unit
 
         units, results = [], []
-        for unit, clips, assets in zip(*(batch.column(c).to_pylist() for c in ("unit", "clips", "assets"))):
+        columns = (batch.column(c).to_pylist() for c in ("unit", "clips", "marker", "assets"))
+        for unit, clips, marker, assets in zip(*columns):
+            units.append(unit)
+            while (state := ray.get(self.reader.state.remote(marker))) == "waiting":
+                time.sleep(POLL_S)  # the unit's clips are still being evaluated
+            if state == STOPPED:
+                results.append(STOPPED)
+                continue
             table = ray.get(self.reader.read.remote(clips))
             result = captions_for_unit(self.captioner, table, json.loads(assets))
-            units.append(unit)
             results.append(json.dumps(result, sort_keys=True))
         return pa.table({"unit": units, "result": results})
+
+
+POLL_S = 0.05  # how often a waiting caption actor asks whether its unit's clips are committed
 
 
 def job_summary(manifest: Manifest, hashes: Hashes, harvest_counts: list[dict]) -> dict:

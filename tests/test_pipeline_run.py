@@ -160,8 +160,8 @@ def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, 
 
 def test_a_pathological_asset_is_killed_and_recorded_and_the_job_goes_on(ray_session, tmp_path):
     """A 41k-vertex morph blob (generated, detail 64) at 240 fps with a window at every frame takes over 90 s here
-    (3.9 GB resident at 60 s); AnimatedMorphCube with the same settings 0.6 s. Over a 3 s limit the blob is killed at
-    the limit, so the test takes about the limit, and the margin stays >= 10x on a machine 3x faster."""
+    (3.9 GB resident at 60 s); AnimatedMorphCube with the same settings 0.6 s. Over a 10 s limit the blob is killed at
+    the limit, so the test takes about the limit, and the margin stays large on a faster machine, while a loaded CI machine still finishes the cube (0.6 s idle) in time."""
     from stages.generate import generate_asset
 
     blob = generate_asset("blob", 1, tmp_path / "heavy-blob.glb", detail=64)
@@ -169,7 +169,7 @@ def test_a_pathological_asset_is_killed_and_recorded_and_the_job_goes_on(ray_ses
                                                                         str(ASSETS / "AnimatedMorphCube.glb")]}],
             "resample": {"vertices": "native", "frames": [16], "fps": 240.0, "stride": 1,
                          "max_evaluate_bytes": 64 * 1024 * 1024},
-            "run": {"item_timeout_s": 3, "caption_num_cpus": 0, "max_retries": 0}}
+            "run": {"item_timeout_s": 10, "caption_num_cpus": 0, "max_retries": 0}}
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
     summary = run_job(tmp_path / "job.yaml", tmp_path / "out")
     evaluate = summary["stages"]["evaluate"]
@@ -180,7 +180,7 @@ def test_a_pathological_asset_is_killed_and_recorded_and_the_job_goes_on(ray_ses
 
     [(source, message)] = duckdb.connect().execute(
         f"select source, message from '{tmp_path}/out/errors/evaluate/*/*.parquet'").fetchall()
-    assert source.endswith("heavy-blob.glb") and "item_timeout_s=3" in message
+    assert source.endswith("heavy-blob.glb") and "item_timeout_s=10" in message
 
 
 def test_a_caption_backend_that_cannot_start_stops_the_run_and_keeps_the_clips(clean_run, tmp_path):
