@@ -19,18 +19,12 @@ import os
 import shutil
 from pathlib import Path
 
-TEMP_PREFIX = ".tmp-"
+from stages.atomic_file import TEMP_PREFIX, temporary_path, write_bytes_atomically
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomically(path, data, durable=True)
 
 
 def atomic_write_json(path: Path, value) -> None:
@@ -45,7 +39,7 @@ def atomic_write_table(path: Path, table) -> None:
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}")
+    tmp = temporary_path(path)
     pq.write_table(table, tmp, compression="zstd", write_statistics=True)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())

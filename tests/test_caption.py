@@ -50,7 +50,7 @@ def test_cache_means_reruns_never_recompute(tmp_path):
     assert [r["text"] for r in again] == [r["text"] for r in rows]
     # a different prompt hash or model is a different key
     assert cache_key("h", "vllm", "m", "r", "p1", 0) != cache_key("h", "vllm", "m", "r", "p2", 0)
-    assert len(list(tmp_path.rglob("*.json"))) == 2 and not list(tmp_path.rglob("*.tmp"))
+    assert len(list(tmp_path.rglob("*.json"))) == 2 and not list(tmp_path.rglob(".tmp-*"))
 
 
 def test_torn_cache_entry_is_recomputed(tmp_path):

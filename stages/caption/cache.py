@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from stages.atomic_file import write_bytes_atomically
 
 
 def cache_key(content_hash: str, backend: str, model: str, revision: str, prompt_hash: str, caption_index: int) -> str:
@@ -34,13 +35,5 @@ class CaptionCache:
 
     def put(self, key: str, entry: dict) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(entry, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomically(path, data, durable=False)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from stages.atomic_file import write_bytes_atomically
 from stages.generate.blob import build_blob
 from stages.generate.creature import build_creature
 from stages.generate.glb import GltfDocument
@@ -50,12 +50,6 @@ def asset_bytes(plan: AssetPlan) -> bytes:
     return doc.to_glb()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def generate_asset(kind: str, seed: int, path, *, detail: float = 1.0, interpolation: str | None = None,
                    animations: int | None = None) -> Path:
     """Write one animated GLB to `path`; same arguments, same bytes. Unset options are drawn from the seed."""
@@ -65,7 +59,7 @@ def generate_asset(kind: str, seed: int, path, *, detail: float = 1.0, interpola
                      animations=animations or int(choice.integers(1, 3)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, asset_bytes(plan))
+    write_bytes_atomically(path, asset_bytes(plan), durable=False)
     return path
 
 
@@ -94,6 +88,6 @@ def generate_assets(count: int, seed: int, out_dir, *, detail: float = 1.0, firs
     paths = []
     for index, plan in enumerate(set_plans(count, seed, detail, first), start=first):
         path = out_dir / asset_file_name(plan, index)
-        write_atomically(path, asset_bytes(plan))
+        write_bytes_atomically(path, asset_bytes(plan), durable=False)
         paths.append(path)
     return paths

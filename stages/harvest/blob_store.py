@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from stages.atomic_file import write_bytes_atomically
 
 
 def content_id(data: bytes) -> str:
@@ -30,10 +31,7 @@ class BlobStore:
         relative = self.relative_path(asset_id, fmt)
         path = self.root / relative
         if not path.is_file() or path.stat().st_size != len(data):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            write_bytes_atomically(path, data, durable=False)
         return asset_id, relative
 
     def get(self, relative: str) -> bytes:
