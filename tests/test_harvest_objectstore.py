@@ -3,11 +3,9 @@ with s3:// lines, caps, and a missing bucket; plus a local folder through the sa
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
-from conftest import ASSETS
+from conftest import ASSETS, local_s3
 from pipeline.config import HarvestConfig, ObjectStoreSource, UrlListSource
 from stages.harvest import BlobStore, harvest_source
 from stages.harvest.pack import read_json_document
@@ -15,43 +13,26 @@ from stages.harvest.pack import read_json_document
 FAST = HarvestConfig(retries=0, backoff_s=0.0, timeout_s=5.0)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A moto S3 server with bucket `assets`: two GLBs (one twice) and a .gltf with its .bin side file."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    mp = pytest.MonkeyPatch()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        mp.setenv(key, value)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket="assets")
-    fox = (ASSETS / "Fox.glb").read_bytes()
-    for key, body in {
-        "animated/fox.glb": fox,
-        "animated/deeper/fox-again.glb": fox,
-        "animated/box.glb": (ASSETS / "BoxAnimated.glb").read_bytes(),
-        "animated/skin/SimpleSkin.gltf": (ASSETS / "SimpleSkin" / "SimpleSkin.gltf").read_bytes(),
-        **{f"animated/skin/{n}": (ASSETS / "SimpleSkin" / n).read_bytes()
-           for n in ("skinGeometry.bin", "skinningData.bin", "inverseBindMatrices.bin", "skinAnimation.bin")},
-        "animated/readme.txt": b"not an asset",
-        "other/box.glb": (ASSETS / "Box.glb").read_bytes(),
-    }.items():
-        client.put_object(Bucket="assets", Key=key, Body=body)
-    yield endpoint
-    server.stop()
-    mp.undo()
+    with local_s3("assets") as endpoint:
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        fox = (ASSETS / "Fox.glb").read_bytes()
+        for key, body in {
+            "animated/fox.glb": fox,
+            "animated/deeper/fox-again.glb": fox,
+            "animated/box.glb": (ASSETS / "BoxAnimated.glb").read_bytes(),
+            "animated/skin/SimpleSkin.gltf": (ASSETS / "SimpleSkin" / "SimpleSkin.gltf").read_bytes(),
+            **{f"animated/skin/{n}": (ASSETS / "SimpleSkin" / n).read_bytes()
+               for n in ("skinGeometry.bin", "skinningData.bin", "inverseBindMatrices.bin", "skinAnimation.bin")},
+            "animated/readme.txt": b"not an asset",
+            "other/box.glb": (ASSETS / "Box.glb").read_bytes(),
+        }.items():
+            client.put_object(Bucket="assets", Key=key, Body=body)
+        yield endpoint
 
 
 def test_prefix_lists_fetches_packs_and_deduplicates(s3, tmp_path):

@@ -7,31 +7,14 @@ import collections
 import numpy as np
 import pytest
 
+from conftest import local_s3
 from shard_clips import synthetic_dataset
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    patch = pytest.MonkeyPatch()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-    }.items():
-        patch.setenv(name, value)
-    import boto3
-
-    boto3.client("s3", endpoint_url=f"http://{host}:{port}").create_bucket(Bucket="dymesh")
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        patch.undo()
-        server.stop()
+    with local_s3("dymesh", AWS_ENDPOINT_URL="{endpoint}") as endpoint:
+        yield endpoint
 
 
 def test_s3_round_trip(s3_endpoint, tmp_path):
