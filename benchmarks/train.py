@@ -206,7 +206,7 @@ def compare_pca(args) -> None:
 
     shards = build_demo_shards(Path(args.out), args.assets, args.seed, args.vertices, args.stride)
     run = run_config_from_dict(dict(
-        model="vae", preset="tiny", name=f"pca-compare-{args.steps}", storage_path=str(Path(args.out) / "runs"),
+        model="vae", preset="tiny", name=args.name or f"pca-compare-{args.steps}", storage_path=str(Path(args.out) / "runs"),
         shards=str(shards), steps=args.steps, checkpoint_every=max(1, args.steps // 4), log_every=50,
         loader_workers=args.workers, batch_size=args.batch_size,
     ))
@@ -224,7 +224,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vertices", type=int, default=512, help="resampled vertices per clip")
     parser.add_argument("--stride", type=int, default=4, help="window stride in frames (overlapping clips)")
-    parser.add_argument("--steps", type=int, default=1500, help="VAE training steps for --compare-pca")
+    parser.add_argument("--steps", type=int, default=3000, help="VAE training steps for --compare-pca")
+    parser.add_argument("--name", default="", help="run name for --compare-pca (default pca-compare-STEPS)")
     parser.add_argument("--bench-steps", type=int, default=30, help="steps per throughput measurement")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions of the throughput cases")

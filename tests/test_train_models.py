@@ -12,7 +12,8 @@ from stages.train.flow import FlowModel, LatentScaling, sample_timesteps
 from stages.train.fps_sampling import farthest_points
 from stages.train.loader import collate_padded
 from stages.train.synthetic_motion import synthetic_clip
-from stages.train.vae import DyMeshVAE
+from stages.train.objectives import random_yaw
+from stages.train.vae import DyMeshVAE, blend_affine_motion, local_affine_motion, squared_distances
 
 TINY = VAEConfig(frames=8, width=32, heads=4, encoder_blocks=1, decoder_blocks=1, tokens=8, fourier_frequencies=4,
                  max_neighbours=8)
@@ -141,3 +142,67 @@ def test_tiny_text_encoder_is_offline_and_deterministic():
     tokens, mask, pooled = a(["the object spins", ""])
     assert tokens.shape == (2, 16, a.width) and mask[1].sum() == 2
     torch.testing.assert_close(pooled, b(["the object spins", ""])[2])
+
+
+def test_local_affine_motion_recovers_a_rigid_motion():
+    torch.manual_seed(0)
+    v0 = torch.rand(2, 200, 3) * 2 - 1
+    angles = torch.linspace(0.1, 1.0, 4)
+    cos, sin, zero, one = angles.cos(), angles.sin(), torch.zeros(4), torch.ones(4)
+    rotation = torch.stack([cos, -sin, zero, sin, cos, zero, zero, zero, one], -1).view(4, 3, 3)
+    moved = torch.einsum("tij,bnj->btni", rotation, v0) + torch.tensor([0.5, 2.0, -1.0])
+    motion = (moved - v0[:, None]).permute(0, 2, 1, 3).reshape(2, 200, 12)
+    tokens = v0[:, :16]
+    fit = local_affine_motion(v0, motion, torch.ones(2, 200, dtype=torch.bool), tokens,
+                              squared_distances(tokens, v0), torch.ones(2, 16, dtype=torch.bool))
+    assert fit.shape == (2, 16, 4, 4, 3)
+    torch.testing.assert_close(fit[..., :3, :], (rotation - torch.eye(3)).expand_as(fit[..., :3, :]),
+                               atol=0.03, rtol=0)  # ridge-regularised least squares: a small shrinkage
+    token_displacement = moved[:, :, :16].permute(0, 2, 1, 3) - tokens[:, :, None]
+    torch.testing.assert_close(fit[..., 3, :], token_displacement, atol=0.01, rtol=0)
+
+
+def test_vae_is_scale_equivariant_in_motion():
+    torch.manual_seed(0)
+    model = DyMeshVAE(TINY).eval()
+    for head in (model.to_offsets, model.to_token_motion):  # zero-initialised ("no motion"): give them weights
+        torch.nn.init.normal_(head.weight, std=0.1)
+    batch = padded_batch(8, [60])
+    v0, valid, faces = batch["vertices"][:, 0], batch["valid_mask"], batch["faces"]
+    motion = torch.randn(1, 60, 21)
+
+    def reconstruct(scale: float) -> torch.Tensor:
+        latent = model.encode(v0, scale * motion, valid, faces)
+        unit_scale_std = torch.exp(0.5 * latent.logvar) / (scale * motion.pow(2).mean().sqrt())
+        assert (unit_scale_std <= 1 + 1e-4).all()  # posterior std never above the prior's
+        return model.decode(latent.z, latent.token_valid, v0, latent.token_index)
+
+    with torch.no_grad():
+        unit, large = reconstruct(1.0), reconstruct(40.0)
+    assert unit.abs().max() > 0.01
+    torch.testing.assert_close(large, 40.0 * unit, atol=1e-4, rtol=1e-4)
+
+
+def test_blended_affine_motion_is_exact_for_one_rigid_motion_whatever_the_weights():
+    torch.manual_seed(0)
+    v0, tokens = torch.randn(1, 50, 3), torch.randn(1, 6, 3)
+    rotation = torch.linalg.qr(torch.randn(3, 3))[0]
+    rotation = rotation * torch.linalg.det(rotation)  # a proper rotation
+    translation = torch.tensor([0.3, -2.0, 5.0])
+    at_token = tokens @ rotation.T + translation - tokens  # each token's own displacement
+    token_motion = torch.cat([(rotation - torch.eye(3)).expand(1, 6, 1, 3, 3), at_token[:, :, None, None]], dim=-2)
+    weights = torch.rand(1, 50, 6).softmax(-1)
+    offsets = blend_affine_motion(weights, token_motion, tokens, v0)
+    torch.testing.assert_close(offsets[:, :, 0], v0 @ rotation.T + translation - v0, atol=1e-5, rtol=1e-5)
+
+
+def test_random_yaw_turns_clips_about_the_up_axis_only():
+    torch.manual_seed(0)
+    vertices = torch.randn(4, 3, 20, 3)
+    turned = random_yaw(vertices)
+    torch.testing.assert_close(turned[..., 1], vertices[..., 1])  # heights kept
+    torch.testing.assert_close(turned[..., [0, 2]].norm(dim=-1), vertices[..., [0, 2]].norm(dim=-1))
+    assert not torch.allclose(turned, vertices)
+    angles = torch.atan2(turned[..., 2], turned[..., 0]) - torch.atan2(vertices[..., 2], vertices[..., 0])
+    per_clip = torch.remainder(angles, 2 * torch.pi).flatten(1)
+    assert torch.allclose(per_clip, per_clip[:, :1].expand_as(per_clip), atol=1e-4)  # one rigid turn per clip

@@ -21,6 +21,7 @@ class VAEConfig:
     fourier_frequencies: int = 8
     max_neighbours: int = 16  # 1-ring neighbours kept per vertex (plus the vertex itself)
     kl_weight: float = 1e-6
+    augment: str = "yaw"  # training clips turned by a random angle about the up (+Y) axis | "none"
 
     @property
     def latent_channels(self) -> int:

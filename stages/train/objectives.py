@@ -27,6 +27,18 @@ def clip_frames(vertices: torch.Tensor, frames: int) -> torch.Tensor:
     return vertices[:, :frames]
 
 
+def random_yaw(vertices: torch.Tensor) -> torch.Tensor:
+    """Each clip of [B, T, N, 3] turned about the up (+Y, glTF's) axis by its own uniform random angle.
+
+    Motion directions in a few thousand clips are few; a vehicle driving a new way must not be new to the VAE.
+    Draws from the global torch RNG, which checkpoints save and restore.
+    """
+    angle = torch.rand(vertices.shape[0], device=vertices.device) * (2 * torch.pi)
+    cos, sin, zero, one = angle.cos(), angle.sin(), torch.zeros_like(angle), torch.ones_like(angle)
+    rotation = torch.stack([cos, zero, sin, zero, one, zero, -sin, zero, cos], dim=-1).view(-1, 1, 3, 3)
+    return vertices @ rotation.transpose(-1, -2).to(vertices.dtype)
+
+
 class VAEObjective:
     kind = "vae"
 
@@ -37,6 +49,8 @@ class VAEObjective:
 
     def forward(self, module: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
         vertices = clip_frames(batch["vertices"], self.preset.vae.frames).to(self.device, non_blocking=True)
+        if self.preset.vae.augment == "yaw":
+            vertices = random_yaw(vertices)
         out = module(vertices, batch["valid_mask"].to(self.device), batch["faces"].to(self.device))
         return out["loss"], {"recon": out["recon"].detach(), "kl": out["kl"].detach()}
 

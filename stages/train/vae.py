@@ -2,9 +2,13 @@
 
 Shape V0 [B, N, 3] and trajectories relative to frame 0 [B, N, 3(T-1)] get separate Fourier encodings; one
 attention layer over each vertex's sparse 1-ring (weights from shape features, applied to both streams);
-farthest-point sampled tokens; encoder cross-attention blocks whose attention map comes from shape features and
-is applied to both streams; decoder self-attention blocks, then a cross-attention queried by every vertex that
-outputs V0 + offsets for every frame. Masked throughout: padded vertices never change valid outputs.
+farthest-point sampled tokens, each also given the least-squares local affine motion of the vertices around it;
+encoder cross-attention blocks whose attention map comes from shape features and is applied to both streams;
+decoder self-attention blocks, then a cross-attention queried by every vertex. The decoder outputs per-token affine
+motions blended by per-vertex skinning weights (rigid and articulated parts are exact in this form) plus a
+per-vertex residual. Motion scale is factored out: the encoder sees unit-RMS motion and scales its latent by the
+clip's RMS; the decoder divides by the latent's RMS and scales its output back (scale-equivariant, so long drives
+are no extrapolation). Masked throughout: padded vertices never change valid outputs.
 """
 
 from __future__ import annotations
@@ -82,6 +86,43 @@ def safe_key_mask(key_valid: torch.Tensor) -> torch.Tensor:
     first = torch.zeros_like(key_valid)
     first[:, 0] = True
     return key_valid | (empty & first)
+
+
+def local_affine_motion(v0: torch.Tensor, motion: torch.Tensor, valid: torch.Tensor, token_position: torch.Tensor,
+                        squared_distance: torch.Tensor, token_valid: torch.Tensor) -> torch.Tensor:
+    """Per token, the least-squares local affine motion of the vertices around it, for every frame.
+
+    Vertex weights are a Gaussian of the rest distance whose width is the token's distance to its nearest other
+    token. Returns [B, M, T-1, 4, 3]: rows 0..2 = A (offset = A (x - p) + b), row 3 = b, the displacement at the
+    token p. v0 [B, N, 3], motion [B, N, 3(T-1)], squared_distance [B, M, N] (tokens to vertices).
+    """
+    batch, n, _ = v0.shape
+    m = token_position.shape[1]
+    with torch.no_grad():
+        between = squared_distances(token_position, token_position)
+        between = between.masked_fill(~token_valid[:, None, :], float("inf"))
+        between = between + torch.diag(torch.full((m,), float("inf"), device=v0.device))
+        width = between.amin(-1).clamp(min=1e-4, max=4.0)  # squared nearest-token distance [B, M]
+        width = torch.where(torch.isfinite(width), width, torch.full_like(width, 4.0))
+        logits = -squared_distance.float() / width[..., None]
+        weights = logits.masked_fill(~valid[:, None, :], float("-inf")).softmax(-1)  # [B, M, N]
+        weights = torch.nan_to_num(weights)
+    # weighted first and second moments as [B, M, N] x [B, N, .] products: no [M, N, 3] intermediate
+    v0 = v0.float()
+    motion = motion.float().view(batch, n, -1, 3)  # [B, N, T-1, 3]
+    frames = motion.shape[2]
+    mean_x = weights @ v0  # [B, M, 3]
+    mean_d = (weights @ motion.flatten(2)).view(batch, m, frames, 3)
+    second = (weights @ (v0[..., :, None] * v0[..., None, :]).flatten(2)).view(batch, m, 3, 3)
+    covariance = second - mean_x[..., :, None] * mean_x[..., None, :]
+    trace = covariance.diagonal(dim1=-2, dim2=-1).sum(-1).clamp(min=1e-8)
+    covariance = covariance + (1e-3 * trace + 1e-8)[..., None, None] * torch.eye(3, device=v0.device)
+    moved = (motion[..., :, None] * v0[:, :, None, None, :]).flatten(2)  # d_i(t) x_i^T  [B, N, (T-1) 9]
+    cross = (weights @ moved).view(batch, m, frames, 3, 3) - mean_d[..., :, None] * mean_x[:, :, None, None, :]
+    affine = torch.linalg.solve(covariance[:, :, None].expand(-1, -1, frames, -1, -1).transpose(-1, -2),
+                                cross.transpose(-1, -2)).transpose(-1, -2)  # cross @ covariance^-1
+    at_token = mean_d + torch.einsum("bmtij,bmj->bmti", affine, token_position.float() - mean_x)
+    return torch.cat([affine, at_token[..., None, :]], dim=-2)
 
 
 class DistanceBias(nn.Module):
@@ -193,6 +234,38 @@ class AttentionBlock(nn.Module):
         return x + self.mlp(self.norm_mlp(x))
 
 
+def blend_affine_motion(weights: torch.Tensor, token_motion: torch.Tensor, token_position: torch.Tensor,
+                        v0: torch.Tensor) -> torch.Tensor:
+    """Linear-blend skinning of per-token affine motions: sum_j w_ij (A_j(t) (x_i - p_j) + b_j(t)).
+
+    weights [B, N, M] (rows sum to 1), token_motion [B, M, T-1, 4, 3] (rows 0..2 = A, row 3 = b), token rest
+    positions p [B, M, 3], vertices x = V0 [B, N, 3] -> offsets [B, N, T-1, 3]. Computed as blended A times x plus
+    blended (b - A p): memory O(N (T-1) 12), never [N, M, T-1].
+    """
+    affine, at_token = token_motion[..., :3, :].float(), token_motion[..., 3, :].float()
+    constant = at_token - torch.einsum("bmtij,bmj->bmti", affine, token_position.float())
+    blended_affine = torch.einsum("bnm,bmtij->bntij", weights.float(), affine)
+    blended_constant = torch.einsum("bnm,bmti->bnti", weights.float(), constant)
+    return torch.einsum("bntij,bnj->bnti", blended_affine, v0.float()) + blended_constant
+
+
+class BlendWeights(nn.Module):
+    """Skinning-like weights [B, N, M] of every vertex over the tokens (one head, with a learned locality prior)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm_query = nn.LayerNorm(width)
+        self.norm_token = nn.LayerNorm(width)
+        self.query = nn.Linear(width, width)
+        self.key = nn.Linear(width, width)
+        self.distance = DistanceBias(1)
+
+    def forward(self, query, tokens, token_valid, squared_distance):
+        q, k = self.query(self.norm_query(query)), self.key(self.norm_token(tokens))
+        logits = (q @ k.transpose(1, 2)).float() / math.sqrt(q.shape[-1]) + self.distance(squared_distance)[:, 0]
+        return logits.masked_fill(~token_valid[:, None, :], float("-inf")).softmax(-1)
+
+
 @dataclass
 class Latent:
     """Encoder output: z [B, M, 64] = 32 shape + 32 trajectory channels, with the token mask."""
@@ -211,6 +284,8 @@ class DyMeshVAE(nn.Module):
             raise ValueError("DyMeshVAE needs clips of at least 2 frames")
         if config.width % config.heads:
             raise ValueError("VAE width must be a multiple of heads")
+        if config.augment not in ("yaw", "none"):
+            raise ValueError(f"VAE augment must be 'yaw' or 'none', not {config.augment!r}")
         self.config = config
         width, freq = config.width, config.fourier_frequencies
         motion_dims = 3 * (config.frames - 1)
@@ -229,8 +304,13 @@ class DyMeshVAE(nn.Module):
         self.query_block = AttentionBlock(width, config.heads, local=True)
         self.norm_out = nn.LayerNorm(width)
         self.to_offsets = nn.Linear(width, motion_dims)
-        nn.init.zeros_(self.to_offsets.weight)  # start from "no motion": the prediction is V0 itself
-        nn.init.zeros_(self.to_offsets.bias)
+        self.embed_affine = nn.Linear(4 * motion_dims, width)
+        self.blend = BlendWeights(width)
+        self.norm_token_motion = nn.LayerNorm(width)
+        self.to_token_motion = nn.Linear(width, 4 * motion_dims)
+        for head in (self.to_offsets, self.to_token_motion):  # start from "no motion": the prediction is V0 itself
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
 
     def token_counts(self, valid: torch.Tensor, training: bool) -> torch.Tensor:
         """Tokens per sample [B]: `tokens` in training, max(tokens, N_valid / 8) at inference (as in the paper)."""
@@ -242,6 +322,8 @@ class DyMeshVAE(nn.Module):
         config = self.config
         valid = valid.bool()
         key_valid = safe_key_mask(valid)
+        scale = masked_rms(motion, valid)  # the network sees unit-RMS motion; the latent carries the scale
+        motion = motion / scale[:, None, None].to(motion.dtype)
         shape = self.embed_shape(fourier(v0, config.fourier_frequencies))
         motion_h = self.embed_motion(fourier(motion, config.fourier_frequencies))
         index, mask = neighbour_lists(faces, valid, config.max_neighbours)
@@ -251,35 +333,53 @@ class DyMeshVAE(nn.Module):
         token_valid &= torch.arange(token_valid.shape[1], device=valid.device)[None] < counts[:, None]
         gather = token_index[..., None].expand(-1, -1, shape.shape[-1])
         token_shape, token_motion = shape.gather(1, gather), motion_h.gather(1, gather)
-        distance = squared_distances(v0.gather(1, token_index[..., None].expand(-1, -1, 3)), v0)
+        token_position = v0.gather(1, token_index[..., None].expand(-1, -1, 3))
+        distance = squared_distances(token_position, v0)
+        affine = local_affine_motion(v0, motion, valid, token_position, distance, token_valid)
+        token_motion = token_motion + self.embed_affine(affine.flatten(2).to(token_motion.dtype))
         for block in self.encoder:
             token_shape, token_motion = block(token_shape, token_motion, shape, motion_h, key_valid, distance)
         shape_latent = self.to_shape(self.norm_latent_shape(token_shape))
         mean, logvar = self.to_motion(self.norm_latent_motion(token_motion)).chunk(2, dim=-1)
-        logvar = logvar.float().clamp(-30.0, 20.0)
+        # std <= 1 (the prior's) on the unit-scale latent: unused channels cannot grow noise that the decoder
+        # would come to depend on (posterior means are what the flow model and inference decode)
+        logvar = logvar.float().clamp(-30.0, 0.0) + 2 * scale.log()[:, None, None]
+        mean = mean * scale[:, None, None].to(mean.dtype)
         motion_latent = mean
         if sample:
             motion_latent = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar).to(mean.dtype)
         z = torch.cat([shape_latent, motion_latent], dim=-1)
         return Latent(z=z, mean=mean, logvar=logvar, token_valid=token_valid, token_index=token_index)
 
-    def decode(self, z, token_valid, v0, token_index) -> torch.Tensor:
+    def decode(self, z, token_valid, v0, token_index, magnitude: torch.Tensor | None = None) -> torch.Tensor:
         """Latent z [B, M, 64], the query vertices V0 [B, N, 3] and the token vertices -> offsets [B, T-1, N, 3].
 
         The token vertices' rest positions (known whenever V0 is) are added to the tokens, so the decoder does not
-        have to learn where each token sits from its shape channels alone.
+        have to learn where each token sits from its shape channels alone. The trajectory channels are divided by
+        their RMS `magnitude` (default: measured on z) and the offsets multiplied by it: the decoder is
+        scale-equivariant in motion, so a clip moving farther than any training clip is no extrapolation.
         """
         config = self.config
         token_valid = safe_key_mask(token_valid.bool())
+        shape_z, trajectory = z.split([config.shape_channels, config.trajectory_channels], dim=-1)
+        if magnitude is None:
+            magnitude = masked_rms(trajectory, token_valid)
+        z = torch.cat([shape_z, trajectory / magnitude[:, None, None].to(z.dtype)], dim=-1)
         token_position = v0.gather(1, token_index[..., None].expand(-1, -1, 3))
         tokens = self.from_latent(z) + self.embed_token(fourier(token_position, config.fourier_frequencies))
         for block in self.decoder:
             tokens = block(tokens, tokens, token_valid)
         query = self.embed_query(fourier(v0, config.fourier_frequencies))
-        query = self.query_block(query, tokens, token_valid, squared_distances(v0, token_position))
+        distance = squared_distances(v0, token_position)
+        query = self.query_block(query, tokens, token_valid, distance)
         offsets = self.to_offsets(self.norm_out(query))  # [B, N, 3(T-1)]
         batch, n, _ = offsets.shape
-        return offsets.view(batch, n, config.frames - 1, 3).permute(0, 2, 1, 3)
+        offsets = offsets.view(batch, n, config.frames - 1, 3)
+        weights = self.blend(query, tokens, token_valid, distance)  # [B, N, M]
+        token_motion = self.to_token_motion(self.norm_token_motion(tokens)).float()
+        token_motion = token_motion.view(batch, -1, config.frames - 1, 4, 3)
+        offsets = offsets + blend_affine_motion(weights, token_motion, token_position, v0).to(offsets.dtype)
+        return (offsets * magnitude[:, None, None, None].to(offsets.dtype)).permute(0, 2, 1, 3)
 
     def forward(self, vertices: torch.Tensor, valid: torch.Tensor, faces: torch.Tensor) -> dict:
         """A padded batch [B, T, N, 3] -> loss terms and the reconstruction (normalised coordinates)."""
@@ -287,12 +387,24 @@ class DyMeshVAE(nn.Module):
         normalised, _, _ = normalise_frames(vertices, valid)
         v0, motion = shape_and_motion(normalised)
         latent = self.encode(v0, motion, valid, faces, sample=self.training)
-        offsets = self.decode(latent.z, latent.token_valid, v0, latent.token_index)
+        magnitude = masked_rms(latent.mean, latent.token_valid)  # as measured on means at inference
+        offsets = self.decode(latent.z, latent.token_valid, v0, latent.token_index, magnitude)
         prediction = v0[:, None] + offsets
         recon = vertex_error(prediction, normalised[:, 1:], valid)
         kl = kl_divergence(latent.mean, latent.logvar, latent.token_valid)
         loss = recon + self.config.kl_weight * kl
         return {"loss": loss, "recon": recon, "kl": kl, "prediction": prediction, "target": normalised[:, 1:]}
+
+
+MIN_MAGNITUDE = 1e-6  # RMS motion (normalised units) below which a clip counts as still
+
+
+def masked_rms(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """RMS of [B, L, C] over the valid rows [B, L] -> [B], floored at MIN_MAGNITUDE (motion or trajectory latents)."""
+    weights = valid.float()[..., None]
+    total = (values.float() ** 2 * weights).sum((1, 2))
+    count = (weights.sum((1, 2)) * values.shape[-1]).clamp(min=1.0)
+    return (total / count).sqrt().clamp(min=MIN_MAGNITUDE)
 
 
 def vertex_error(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
