@@ -209,6 +209,7 @@ def compare_pca(args) -> None:
         model="vae", preset="tiny", name=args.name or f"pca-compare-{args.steps}", storage_path=str(Path(args.out) / "runs"),
         shards=str(shards), steps=args.steps, checkpoint_every=max(1, args.steps // 4), log_every=50,
         loader_workers=args.workers, batch_size=args.batch_size,
+        overrides={"optim": {"lr": args.lr}} if args.lr else {},
     ))
     started = time.perf_counter()
     train(run)  # resumes (or returns at once) when the run folder already has its checkpoints
@@ -225,6 +226,7 @@ def main() -> int:
     parser.add_argument("--vertices", type=int, default=512, help="resampled vertices per clip")
     parser.add_argument("--stride", type=int, default=4, help="window stride in frames (overlapping clips)")
     parser.add_argument("--steps", type=int, default=3000, help="VAE training steps for --compare-pca")
+    parser.add_argument("--lr", type=float, default=0.0, help="--compare-pca learning rate (default: the preset's)")
     parser.add_argument("--name", default="", help="run name for --compare-pca (default pca-compare-STEPS)")
     parser.add_argument("--bench-steps", type=int, default=30, help="steps per throughput measurement")
     parser.add_argument("--batch-size", type=int, default=8)
