@@ -77,7 +77,7 @@ PRESETS: dict[str, ModelPreset] = {
         ),
         flow=FlowConfig(width=64, layers=2, heads=4, sample_steps=16, stats_batches=4),
         text=TextConfig(model="tiny-random", max_length=32),
-        optim=OptimConfig(lr=1e-3, warmup_steps=20),
+        optim=OptimConfig(lr=2e-3, warmup_steps=20),
         batch_size=8,
     ),
     "paper": ModelPreset(
