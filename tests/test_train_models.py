@@ -13,7 +13,7 @@ from stages.train.fps_sampling import farthest_points
 from stages.train.loader import collate_padded
 from stages.train.synthetic_motion import synthetic_clip
 from stages.train.objectives import random_yaw
-from stages.train.vae import DyMeshVAE, blend_affine_motion, local_affine_motion, squared_distances
+from stages.train.vae import DyMeshVAE, blend_affine_motion, local_affine_motion, squared_distances, token_widths
 
 TINY = VAEConfig(frames=8, width=32, heads=4, encoder_blocks=1, decoder_blocks=1, tokens=8, fourier_frequencies=4,
                  max_neighbours=8)
@@ -153,8 +153,9 @@ def test_local_affine_motion_recovers_a_rigid_motion():
     moved = torch.einsum("tij,bnj->btni", rotation, v0) + torch.tensor([0.5, 2.0, -1.0])
     motion = (moved - v0[:, None]).permute(0, 2, 1, 3).reshape(2, 200, 12)
     tokens = v0[:, :16]
+    width = token_widths(tokens, torch.ones(2, 16, dtype=torch.bool))
     fit = local_affine_motion(v0, motion, torch.ones(2, 200, dtype=torch.bool), tokens,
-                              squared_distances(tokens, v0), torch.ones(2, 16, dtype=torch.bool))
+                              squared_distances(tokens, v0), width)
     assert fit.shape == (2, 16, 4, 4, 3)
     torch.testing.assert_close(fit[..., :3, :], (rotation - torch.eye(3)).expand_as(fit[..., :3, :]),
                                atol=0.03, rtol=0)  # ridge-regularised least squares: a small shrinkage
@@ -206,3 +207,25 @@ def test_random_yaw_turns_clips_about_the_up_axis_only():
     angles = torch.atan2(turned[..., 2], turned[..., 0]) - torch.atan2(vertices[..., 2], vertices[..., 0])
     per_clip = torch.remainder(angles, 2 * torch.pi).flatten(1)
     assert torch.allclose(per_clip, per_clip[:, :1].expand_as(per_clip), atol=1e-4)  # one rigid turn per clip
+
+
+def test_chunked_attention_gives_the_same_latent_and_offsets():
+    torch.manual_seed(0)
+    model = DyMeshVAE(TINY).eval()
+    for head in (model.to_offsets, model.to_token_motion):
+        torch.nn.init.normal_(head.weight, std=0.1)
+    batch = padded_batch(8, [60, 45])
+    v0, valid, faces = batch["vertices"][:, 0], batch["valid_mask"], batch["faces"]
+    motion = torch.randn(2, 60, 21)
+
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            latent = model.encode(v0, motion, valid, faces, tokens=20)
+            return latent.z, model.decode(latent.z, latent.token_valid, v0, latent.token_index)
+
+    whole_z, whole_offsets = run()
+    model.attention_elements = 7 * 60 * TINY.heads  # 7 tokens, then 7 vertices... per chunk
+    assert len(model.row_chunks(20, 60)) == 3
+    chunked_z, chunked_offsets = run()
+    torch.testing.assert_close(chunked_z, whole_z, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(chunked_offsets, whole_offsets, atol=1e-5, rtol=1e-5)

@@ -88,22 +88,28 @@ def safe_key_mask(key_valid: torch.Tensor) -> torch.Tensor:
     return key_valid | (empty & first)
 
 
+@torch.no_grad()
+def token_widths(token_position: torch.Tensor, token_valid: torch.Tensor) -> torch.Tensor:
+    """Squared distance from each token [B, M, 3] to its nearest other valid token -> [B, M], within [1e-4, 4]."""
+    m = token_position.shape[1]
+    between = squared_distances(token_position, token_position)
+    between = between.masked_fill(~token_valid[:, None, :], float("inf"))
+    between = between + torch.diag(torch.full((m,), float("inf"), device=token_position.device))
+    width = between.amin(-1).clamp(min=1e-4, max=4.0)
+    return torch.where(torch.isfinite(width), width, torch.full_like(width, 4.0))
+
+
 def local_affine_motion(v0: torch.Tensor, motion: torch.Tensor, valid: torch.Tensor, token_position: torch.Tensor,
-                        squared_distance: torch.Tensor, token_valid: torch.Tensor) -> torch.Tensor:
+                        squared_distance: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
     """Per token, the least-squares local affine motion of the vertices around it, for every frame.
 
-    Vertex weights are a Gaussian of the rest distance whose width is the token's distance to its nearest other
-    token. Returns [B, M, T-1, 4, 3]: rows 0..2 = A (offset = A (x - p) + b), row 3 = b, the displacement at the
-    token p. v0 [B, N, 3], motion [B, N, 3(T-1)], squared_distance [B, M, N] (tokens to vertices).
+    Vertex weights are a Gaussian of the rest distance with the token's `width` (`token_widths`). Returns
+    [B, M, T-1, 4, 3]: rows 0..2 = A (offset = A (x - p) + b), row 3 = b, the displacement at the token p.
+    v0 [B, N, 3], motion [B, N, 3(T-1)], squared_distance [B, M, N] (tokens to vertices), width [B, M].
     """
     batch, n, _ = v0.shape
     m = token_position.shape[1]
     with torch.no_grad():
-        between = squared_distances(token_position, token_position)
-        between = between.masked_fill(~token_valid[:, None, :], float("inf"))
-        between = between + torch.diag(torch.full((m,), float("inf"), device=v0.device))
-        width = between.amin(-1).clamp(min=1e-4, max=4.0)  # squared nearest-token distance [B, M]
-        width = torch.where(torch.isfinite(width), width, torch.full_like(width, 4.0))
         logits = -squared_distance.float() / width[..., None]
         weights = logits.masked_fill(~valid[:, None, :], float("-inf")).softmax(-1)  # [B, M, N]
         weights = torch.nan_to_num(weights)
@@ -312,6 +318,13 @@ class DyMeshVAE(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
 
+    attention_elements = 2**25  # rows x keys x heads per attention chunk: bounds memory at inference on big meshes
+
+    def row_chunks(self, rows: int, keys: int) -> list[slice]:
+        """Slices of `rows` (queries) so that one chunk's [rows, keys, heads] maps stay within attention_elements."""
+        step = max(1, self.attention_elements // max(1, keys * self.config.heads))
+        return [slice(start, min(start + step, rows)) for start in range(0, rows, step)] or [slice(0, 0)]
+
     def token_counts(self, valid: torch.Tensor, training: bool) -> torch.Tensor:
         """Tokens per sample [B]: `tokens` in training, max(tokens, N_valid / 8) at inference (as in the paper)."""
         tokens = torch.full((valid.shape[0],), self.config.tokens, dtype=torch.long, device=valid.device)
@@ -334,11 +347,18 @@ class DyMeshVAE(nn.Module):
         gather = token_index[..., None].expand(-1, -1, shape.shape[-1])
         token_shape, token_motion = shape.gather(1, gather), motion_h.gather(1, gather)
         token_position = v0.gather(1, token_index[..., None].expand(-1, -1, 3))
-        distance = squared_distances(token_position, v0)
-        affine = local_affine_motion(v0, motion, valid, token_position, distance, token_valid)
-        token_motion = token_motion + self.embed_affine(affine.flatten(2).to(token_motion.dtype))
-        for block in self.encoder:
-            token_shape, token_motion = block(token_shape, token_motion, shape, motion_h, key_valid, distance)
+        width = token_widths(token_position, token_valid)
+        shapes, motions = [], []
+        for part in self.row_chunks(token_position.shape[1], v0.shape[1]):  # tokens never attend to each other here
+            distance = squared_distances(token_position[:, part], v0)
+            affine = local_affine_motion(v0, motion, valid, token_position[:, part], distance, width[:, part])
+            part_shape = token_shape[:, part]
+            part_motion = token_motion[:, part] + self.embed_affine(affine.flatten(2).to(token_motion.dtype))
+            for block in self.encoder:
+                part_shape, part_motion = block(part_shape, part_motion, shape, motion_h, key_valid, distance)
+            shapes.append(part_shape)
+            motions.append(part_motion)
+        token_shape, token_motion = torch.cat(shapes, dim=1), torch.cat(motions, dim=1)
         shape_latent = self.to_shape(self.norm_latent_shape(token_shape))
         mean, logvar = self.to_motion(self.norm_latent_motion(token_motion)).chunk(2, dim=-1)
         # std <= 1 (the prior's) on the unit-scale latent: unused channels cannot grow noise that the decoder
@@ -369,16 +389,20 @@ class DyMeshVAE(nn.Module):
         tokens = self.from_latent(z) + self.embed_token(fourier(token_position, config.fourier_frequencies))
         for block in self.decoder:
             tokens = block(tokens, tokens, token_valid)
-        query = self.embed_query(fourier(v0, config.fourier_frequencies))
-        distance = squared_distances(v0, token_position)
-        query = self.query_block(query, tokens, token_valid, distance)
-        offsets = self.to_offsets(self.norm_out(query))  # [B, N, 3(T-1)]
-        batch, n, _ = offsets.shape
-        offsets = offsets.view(batch, n, config.frames - 1, 3)
-        weights = self.blend(query, tokens, token_valid, distance)  # [B, N, M]
+        batch, n = v0.shape[:2]
         token_motion = self.to_token_motion(self.norm_token_motion(tokens)).float()
         token_motion = token_motion.view(batch, -1, config.frames - 1, 4, 3)
-        offsets = offsets + blend_affine_motion(weights, token_motion, token_position, v0).to(offsets.dtype)
+        pieces = []
+        for part in self.row_chunks(n, tokens.shape[1]):  # every vertex is decoded on its own
+            vertices = v0[:, part]
+            distance = squared_distances(vertices, token_position)
+            query = self.embed_query(fourier(vertices, config.fourier_frequencies))
+            query = self.query_block(query, tokens, token_valid, distance)
+            residual = self.to_offsets(self.norm_out(query)).view(batch, -1, config.frames - 1, 3)
+            weights = self.blend(query, tokens, token_valid, distance)  # [B, N_part, M]
+            skinned = blend_affine_motion(weights, token_motion, token_position, vertices)
+            pieces.append(residual + skinned.to(residual.dtype))
+        offsets = torch.cat(pieces, dim=1)  # [B, N, T-1, 3]
         return (offsets * magnitude[:, None, None, None].to(offsets.dtype)).permute(0, 2, 1, 3)
 
     def forward(self, vertices: torch.Tensor, valid: torch.Tensor, faces: torch.Tensor) -> dict:
