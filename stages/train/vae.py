@@ -380,10 +380,10 @@ class DyMeshVAE(nn.Module):
         scale-equivariant in motion, so a clip moving farther than any training clip is no extrapolation.
         """
         config = self.config
-        token_valid = safe_key_mask(token_valid.bool())
         shape_z, trajectory = z.split([config.shape_channels, config.trajectory_channels], dim=-1)
-        if magnitude is None:
-            magnitude = masked_rms(trajectory, token_valid)
+        if magnitude is None:  # over the valid tokens, as forward() measures it on the posterior means
+            magnitude = masked_rms(trajectory, token_valid.bool())
+        token_valid = safe_key_mask(token_valid.bool())
         z = torch.cat([shape_z, trajectory / magnitude[:, None, None].to(z.dtype)], dim=-1)
         token_position = v0.gather(1, token_index[..., None].expand(-1, -1, 3))
         tokens = self.from_latent(z) + self.embed_token(fourier(token_position, config.fourier_frequencies))
