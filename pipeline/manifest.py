@@ -15,35 +15,17 @@ Layout (OUT/):
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-from stages.atomic_file import TEMP_PREFIX, temporary_path, write_bytes_atomically
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`."""
-    write_bytes_atomically(path, data, durable=True)
+from stages.storage import TEMP_PREFIX, write_bytes_atomically
 
 
 def atomic_write_json(path: Path, value) -> None:
-    """Write JSON atomically; an identical file already there is left untouched."""
+    """Write JSON atomically and durably; an identical file already there is left untouched."""
     data = (json.dumps(value, sort_keys=True, indent=1) + "\n").encode()
     if not (path.is_file() and path.read_bytes() == data):
-        atomic_write_bytes(path, data)
-
-
-def atomic_write_table(path: Path, table) -> None:
-    """Write a pyarrow Table as one Parquet file atomically (same table -> same bytes)."""
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+        write_bytes_atomically(path, data, durable=True)
 
 
 def read_table(path: Path, schema=None, columns: list[str] | None = None):

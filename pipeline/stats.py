@@ -82,7 +82,7 @@ def report_queries(bins: int = 10) -> dict[str, str]:
 
 def current_hashes(out_dir: str) -> dict | None:
     """Stage config hashes of the last run ({stage: hash, "harvest": [hashes]}) from OUT/job.json; None without it."""
-    from stages.shard.objectstore import filesystem, join
+    from stages.storage import filesystem, join
 
     fs, root = filesystem(out_dir)
     try:
@@ -115,7 +115,7 @@ def table_files(out_dir: str, table: str, hashes: dict | None = None) -> list[st
     """Sorted Parquet files of one table under OUT/<table>/ (recursive; only current hashes if given), local or s3://."""
     from pyarrow import fs as pafs
 
-    from stages.shard.objectstore import filesystem, join
+    from stages.storage import filesystem, join
 
     fs, root = filesystem(out_dir)
     base = join(root, table)
@@ -135,7 +135,7 @@ def connect(out_dir: str, threads: int | None = None):
     import duckdb
     import pyarrow.dataset as ds
 
-    from stages.shard.objectstore import filesystem, is_remote
+    from stages.storage import filesystem, is_remote
 
     con = duckdb.connect(":memory:")
     con.execute("SET parquet_metadata_cache = true")  # each report query would re-read every part's footer
