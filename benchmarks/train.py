@@ -96,7 +96,8 @@ def streaming_run(shards: Path, steps: int, workers: int, batch_size: int) -> di
 
 def in_memory_run(shards: Path, steps: int, batch_size: int) -> dict:
     """The same model and optimiser stepping on one batch held in memory (the no-loader baseline)."""
-    from stages.train.loader import ShardDataset, collate_padded
+    from stages.shard.reader import ShardDataset
+    from stages.train.loader import collate_padded
     from stages.train.objectives import VAEObjective
 
     preset = run_config_from_dict(dict(model="vae", preset="tiny", batch_size=batch_size)).preset_config()

@@ -18,14 +18,22 @@ import json
 import shutil
 from pathlib import Path
 
+from schemas.job_record import JOB_FILE
 from stages.storage import TEMP_PREFIX, write_bytes_atomically
+
+# the stage whose config hash names each table's partition folder: OUT/<table>/<hash>/
+TABLE_STAGES = {"assets": "evaluate", "clips": "resample", "captions": "caption", "shards": "shard"}
+
+
+def write_if_changed(path: Path, data: bytes) -> None:
+    """Write `data` atomically and durably; an identical file already there is left untouched."""
+    if not (path.is_file() and path.read_bytes() == data):
+        write_bytes_atomically(path, data, durable=True)
 
 
 def atomic_write_json(path: Path, value) -> None:
-    """Write JSON atomically and durably; an identical file already there is left untouched."""
-    data = (json.dumps(value, sort_keys=True, indent=1) + "\n").encode()
-    if not (path.is_file() and path.read_bytes() == data):
-        write_bytes_atomically(path, data, durable=True)
+    """Write JSON (sorted keys) atomically and durably; an identical file already there is left untouched."""
+    write_if_changed(path, (json.dumps(value, sort_keys=True, indent=1) + "\n").encode())
 
 
 def read_table(path: Path, schema=None, columns: list[str] | None = None):
@@ -76,7 +84,7 @@ class Manifest:
         return self.out / "shards" / stage_hash
 
     def job_file(self) -> Path:
-        return self.out / "job.json"
+        return self.out / JOB_FILE
 
     def clean_temp(self) -> int:
         """Remove temp files a killed run left behind; returns how many."""

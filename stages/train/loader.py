@@ -14,8 +14,6 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from stages.shard.reader import ShardDataset  # noqa: F401 - the dataset this loader is made for
-
 
 def collate_padded(samples: list[dict], max_vertices: int | None = None, max_faces: int | None = None) -> dict:
     """Batch of samples padded to max_vertices (vertices 0, mask False) and max_faces (faces -1); no NaN.
