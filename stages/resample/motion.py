@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.normalisation import frame0_center_scale as normalisation  # noqa: F401 - the one definition
+from schemas.normalisation import frame0_center_scale
 from stages.resample.weld import bbox_diagonal
+
+normalisation = frame0_center_scale  # frame-0 bbox centre and scale: the one definition is in schemas/normalisation.py
 
 
 def displacement(trajectories: np.ndarray) -> tuple[float, float]:
