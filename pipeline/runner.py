@@ -191,30 +191,38 @@ class Runner:
         # counts from submission) and the actors are never starved of CPUs by evaluate tasks
         reserved = run.caption_actors * run.caption_num_cpus if captions else 0.0
         scheduler = AssetScheduler(ray, self.job, plan, self.out, reserved)
-        results: dict[str, dict[str, AssetResult]] = {u: {} for u in clip_units}
-        progress = Progress("evaluate+resample", sum(len(plan.units[u]) for u in clip_units), "assets", self.stream,
-                            enabled=self.show_progress)
-        clips_made = 0
-
-        def finish(unit: str, asset_id: str, result: AssetResult) -> None:
-            nonlocal clips_made
-            with self.lock:
-                self.stage_seconds["evaluate+resample"] += result.stage_seconds
-                results[unit][asset_id] = result
-                if len(results[unit]) == len(plan.units[unit]):
-                    clips_made += self.commit_clips(plan, unit, results.pop(unit)).num_rows
-                progress.update(1, f"clips {clips_made}")
-            if captions and not captions.thread and unit not in results:
-                captions.start()
-
-        def check() -> None:
-            if captions and captions.error:
-                raise captions.error  # committed units are kept; the caller stops the caption thread
-
+        units = ClipUnits(self, plan, clip_units, captions)
         try:
-            scheduler.run(clip_units, finish, check)
+            scheduler.run(clip_units, units.add, units.check)
         finally:
-            progress.close()
+            units.progress.close()
 
     def summary(self, plan: Plan) -> dict:
         return job_summary(self.manifest, plan.hashes, plan.harvest_counts)
+
+
+class ClipUnits:
+    """Gathers the asset results of units being evaluated; commits a unit when its last asset is in, and starts the
+    caption stream with the first committed unit."""
+
+    def __init__(self, runner: Runner, plan: Plan, units: list[str], captions=None):
+        self.runner, self.plan, self.captions = runner, plan, captions
+        self.results: dict[str, dict[str, AssetResult]] = {u: {} for u in units}
+        self.progress = Progress("evaluate+resample", sum(len(plan.units[u]) for u in units), "assets",
+                                 runner.stream, enabled=runner.show_progress)
+        self.clips = 0
+
+    def add(self, unit: str, asset_id: str, result: AssetResult) -> None:
+        with self.runner.lock:
+            self.runner.stage_seconds["evaluate+resample"] += result.stage_seconds
+            self.results[unit][asset_id] = result
+            if len(self.results[unit]) == len(self.plan.units[unit]):
+                self.clips += self.runner.commit_clips(self.plan, unit, self.results.pop(unit)).num_rows
+            self.progress.update(1, f"clips {self.clips}")
+        if self.captions and not self.captions.thread and unit not in self.results:
+            self.captions.start()
+
+    def check(self) -> None:
+        """Raise the caption stream's error (committed units are kept; the caller stops the caption thread)."""
+        if self.captions and self.captions.error:
+            raise self.captions.error
