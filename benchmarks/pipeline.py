@@ -58,11 +58,11 @@ def plain_loop(job, folder: Path, out: Path) -> tuple[float, int]:
         data = path.read_bytes()
         asset_id = content_id(data)
         result = clips_for_asset(asset_id, data, "glb", path.name, job.evaluate, job.resample)
-        if result["clips"] is None:
+        if result.clips is None:
             continue
-        for row in captions_for_unit(captioner, result["clips"], {asset_id: {"name": path.stem, "tags": []}})["rows"]:
+        for row in captions_for_unit(captioner, result.clips, {asset_id: {"name": path.stem, "tags": []}}).rows:
             captions.setdefault(row["clip_id"], []).append(row)
-        clips.extend(clips_of_table(result["clips"]))
+        clips.extend(clips_of_table(result.clips))
     clips.sort(key=lambda c: c.clip_id)
     write_shards(clips, captions, {}, str(out), job.shard)
     return time.perf_counter() - start, len(clips)

@@ -53,7 +53,7 @@ def timed(function, repeat: int = 3) -> float:
 
 
 def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 7) -> list[tuple]:
-    from stages.train.loader import ShardDataset
+    from stages.shard.reader import ShardDataset
 
     config = ShardConfig(max_shard_bytes=64 * 1024 * 1024)
     shards = work / "shards"

@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.train.configs import run_config_from_dict  # noqa: E402
+from pipeline.config import run_config_from_dict  # noqa: E402
 
 
 def build_demo_shards(out: Path, assets: int, seed: int, vertices: int, stride: int) -> Path:
@@ -86,7 +86,7 @@ def streaming_run(shards: Path, steps: int, workers: int, batch_size: int) -> di
             model="vae", preset="tiny", name="bench", storage_path=tmp, shards=str(shards), steps=steps,
             batch_size=batch_size, checkpoint_every=10**9, log_every=max(1, steps // 5), loader_workers=workers,
         ))
-        from stages.train.loop import train
+        from pipeline.launch import train_here as train
 
         train(run)
         rows = read_metrics(Path(tmp) / "bench" / "logs")[1:]
@@ -96,7 +96,8 @@ def streaming_run(shards: Path, steps: int, workers: int, batch_size: int) -> di
 
 def in_memory_run(shards: Path, steps: int, batch_size: int) -> dict:
     """The same model and optimiser stepping on one batch held in memory (the no-loader baseline)."""
-    from stages.train.loader import ShardDataset, collate_padded
+    from stages.shard.reader import ShardDataset
+    from stages.train.loader import collate_padded
     from stages.train.objectives import VAEObjective
 
     preset = run_config_from_dict(dict(model="vae", preset="tiny", batch_size=batch_size)).preset_config()
@@ -201,7 +202,7 @@ def gpu_section() -> None:
 
 
 def compare_pca(args) -> None:
-    from stages.train.loop import train
+    from pipeline.launch import train_here as train
     from stages.train.pca_baseline import compare_with_pca, print_comparison
 
     shards = build_demo_shards(Path(args.out), args.assets, args.seed, args.vertices, args.stride)

@@ -1,4 +1,8 @@
-"""Job spec (YAML) -> validated dataclasses; unknown keys and wrong types are errors that name the key."""
+"""The one job parser: dataset job specs and training job specs (YAML) -> validated dataclasses.
+
+`build(cls, mapping)` checks every key and value type against the dataclass's type hints (unknown keys and wrong
+types are errors that name the key), then calls the dataclass's own `validate()`, which checks values only.
+"""
 
 from __future__ import annotations
 
@@ -88,9 +92,12 @@ class HarvestConfig:
     fetch_threads: int = 8  # concurrent fetches of URL / object-store sources
 
 
+STAGES = ("harvest", "evaluate", "resample", "caption", "shard")  # the dataset stages, in order
+
+
 @dataclass(frozen=True)
-class RunConfig:
-    """Execution: Ray resources, units of work, time limits."""
+class ExecutionConfig:
+    """How a dataset job executes (the job spec's `run:` section): Ray resources, units of work, time limits."""
 
     unit_size: int = 16  # assets per committed unit of work
     workers: int | None = None  # concurrent evaluate+resample tasks; default: CPUs of the cluster
@@ -120,17 +127,11 @@ class JobSpec:
     resample: Any  # stages.resample.ResampleConfig
     caption: Any  # stages.caption.CaptionConfig
     shard: Any  # stages.shard.ShardConfig
-    run: RunConfig
+    run: ExecutionConfig
     base_dir: str = "."  # folder that relative paths in the spec are resolved against (the job file's)
 
     def stage_configs(self) -> dict[str, Any]:
-        return {
-            "harvest": self.harvest,
-            "evaluate": self.evaluate,
-            "resample": self.resample,
-            "caption": self.caption,
-            "shard": self.shard,
-        }
+        return {stage: getattr(self, stage) for stage in STAGES}
 
 
 def _stage_classes() -> dict[str, type]:
@@ -143,21 +144,26 @@ def _stage_classes() -> dict[str, type]:
     return {"evaluate": Limits, "resample": ResampleConfig, "caption": CaptionConfig, "shard": ShardConfig}
 
 
-TOP_LEVEL_KEYS = ("name", "sources", "harvest", "evaluate", "resample", "caption", "shard", "run")
+TOP_LEVEL_KEYS = ("name", "sources", *STAGES, "run")
 
 
-def load_job(path: str | Path) -> JobSpec:
-    """Read and validate a job spec YAML file."""
+def read_yaml(path: str | Path, example: str) -> Any:
+    """A YAML file's content; a missing or malformed file is a UserError naming an example to start from."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"job spec {path} not found; pass a YAML file such as jobs/demo.yaml")
+        raise UserError(f"job spec {path} not found; pass a YAML file such as {example}")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
-    return parse_job(data, base_dir=path.resolve().parent, where=str(path))
+
+
+def load_job(path: str | Path) -> JobSpec:
+    """Read and validate a dataset job spec YAML file."""
+    path = Path(path)
+    return parse_job(read_yaml(path, "jobs/demo.yaml"), base_dir=path.resolve().parent, where=str(path))
 
 
 def parse_job(data: Any, base_dir: str | Path = ".", where: str = "job spec") -> JobSpec:
@@ -177,7 +183,7 @@ def parse_job(data: Any, base_dir: str | Path = ".", where: str = "job spec") ->
     parsed_sources = [parse_source(s, f"{where}: sources[{i}]") for i, s in enumerate(sources)]
     classes = _stage_classes()
     sections = {}
-    for key, cls in (("harvest", HarvestConfig), ("run", RunConfig), *classes.items()):
+    for key, cls in (("harvest", HarvestConfig), ("run", ExecutionConfig), *classes.items()):
         sections[key] = build(cls, data.get(key) or {}, f"{where}: {key}")
     return JobSpec(name=name, sources=parsed_sources, base_dir=str(base_dir), **sections)
 
@@ -189,6 +195,31 @@ def parse_source(data: Any, where: str):
     if kind not in SOURCE_TYPES:
         raise UserError(f"{where}: kind: unknown source kind {kind!r}; allowed: {', '.join(SOURCE_KINDS)}")
     return build(SOURCE_TYPES[kind], data, where)
+
+
+def load_training_job(path: str | Path, **changes) -> Any:
+    """A training job spec (YAML mapping of stages.train.configs.RunConfig fields) with `changes` applied (None
+    values ignored)."""
+    spec = read_yaml(path, "jobs/train-vae.yaml")
+    if spec is not None and not isinstance(spec, dict):
+        raise UserError(f"{path}: a training job spec is a YAML mapping of options")
+    spec = dict(spec or {})
+    spec.update({k: v for k, v in changes.items() if v is not None})
+    return run_config_from_dict(spec, where=str(path))
+
+
+def run_config_from_dict(spec: Any, where: str = "training job") -> Any:
+    """A validated stages.train.configs.RunConfig; the preset overrides are type-checked part by part."""
+    from stages.train.configs import ModelPreset, RunConfig
+
+    overrides = spec.get("overrides") if isinstance(spec, dict) else None
+    if isinstance(overrides, dict):
+        parts = {name: hint for name, hint in typing.get_type_hints(ModelPreset).items() if dataclasses.is_dataclass(hint)}
+        for part, values in overrides.items():
+            if part not in parts:
+                raise UserError(f"{where}: overrides: unknown part {part!r}; allowed: {', '.join(parts)}")
+            build(parts[part], values, f"{where}: overrides.{part}")
+    return build(RunConfig, spec, where)
 
 
 def build(cls: type, data: Any, where: str):

@@ -15,35 +15,25 @@ Layout (OUT/):
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-from stages.atomic_file import TEMP_PREFIX, temporary_path, write_bytes_atomically
+from schemas.job_record import JOB_FILE
+from stages.storage import TEMP_PREFIX, write_bytes_atomically
+
+# the stage whose config hash names each table's partition folder: OUT/<table>/<hash>/
+TABLE_STAGES = {"assets": "evaluate", "clips": "resample", "captions": "caption", "shards": "shard"}
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`."""
-    write_bytes_atomically(path, data, durable=True)
+def write_if_changed(path: Path, data: bytes) -> None:
+    """Write `data` atomically and durably; an identical file already there is left untouched."""
+    if not (path.is_file() and path.read_bytes() == data):
+        write_bytes_atomically(path, data, durable=True)
 
 
 def atomic_write_json(path: Path, value) -> None:
-    """Write JSON atomically; an identical file already there is left untouched."""
-    data = (json.dumps(value, sort_keys=True, indent=1) + "\n").encode()
-    if not (path.is_file() and path.read_bytes() == data):
-        atomic_write_bytes(path, data)
-
-
-def atomic_write_table(path: Path, table) -> None:
-    """Write a pyarrow Table as one Parquet file atomically (same table -> same bytes)."""
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write JSON (sorted keys) atomically and durably; an identical file already there is left untouched."""
+    write_if_changed(path, (json.dumps(value, sort_keys=True, indent=1) + "\n").encode())
 
 
 def read_table(path: Path, schema=None, columns: list[str] | None = None):
@@ -94,7 +84,7 @@ class Manifest:
         return self.out / "shards" / stage_hash
 
     def job_file(self) -> Path:
-        return self.out / "job.json"
+        return self.out / JOB_FILE
 
     def clean_temp(self) -> int:
         """Remove temp files a killed run left behind; returns how many."""

@@ -14,16 +14,10 @@ view with its schema from schemas.tables.
 
 from __future__ import annotations
 
-import json
-import re
-
 from pipeline.errors import UserError
+from pipeline.manifest import TABLE_STAGES
+from schemas.job_record import JOB_FILE
 from schemas.tables import TABLES
-
-JOB_FILE = "job.json"
-PATH_NAME = re.compile(r"[A-Za-z0-9_-]+")
-# the stage whose config hash names a table's partition folder (pipeline/runner.py: OUT/<table>/<hash>/)
-TABLE_STAGES = {"assets": "evaluate", "clips": "resample", "captions": "caption", "shards": "shard"}
 
 HISTOGRAMS = {
     # title: (table, expression) -- scalar columns only, never the array columns
@@ -80,25 +74,21 @@ def report_queries(bins: int = 10) -> dict[str, str]:
     return queries
 
 
-def current_hashes(out_dir: str) -> dict | None:
-    """Stage config hashes of the last run ({stage: hash, "harvest": [hashes]}) from OUT/job.json; None without it."""
-    from stages.shard.objectstore import filesystem, join
+def current_hashes(out_dir: str) -> dict[str, list[str]] | None:
+    """Stage config hashes of the last run ({stage: [hashes]}) from OUT/job.json; None without it."""
+    from schemas.job_record import JobRecordError, parse_job_record
+    from stages.storage import filesystem, join
 
     fs, root = filesystem(out_dir)
     try:
         with fs.open_input_stream(join(root, JOB_FILE)) as stream:
-            record = json.loads(stream.read())
+            data = stream.read()
     except FileNotFoundError:
         return None
-    except ValueError as exc:
-        raise UserError(f"{join(str(out_dir), JOB_FILE)} is not valid JSON ({exc}); re-run the job or remove the file") from None
-    hashes = record.get("hashes") if isinstance(record, dict) else None
-    if not isinstance(hashes, dict):
-        return None
-    names = [*hashes, *(h for value in hashes.values() for h in (value if isinstance(value, list) else [value]))]
-    if not all(isinstance(name, str) and PATH_NAME.fullmatch(name) for name in names):  # they become folder names
-        raise UserError(f"{join(str(out_dir), JOB_FILE)} names stage hashes that are not plain folder names; re-run the job")
-    return hashes
+    try:
+        return parse_job_record(data, where=join(str(out_dir), JOB_FILE)).hashes.all()
+    except JobRecordError as exc:
+        raise UserError(str(exc)) from None
 
 
 def table_folders(table: str, hashes: dict | None) -> list[str]:
@@ -106,16 +96,16 @@ def table_folders(table: str, hashes: dict | None) -> list[str]:
     if hashes is None:
         return [""]
     if table == "errors":
-        return [f"{stage}/{h}" for stage, value in sorted(hashes.items()) for h in sorted(value if isinstance(value, list) else [value])]
+        return [f"{stage}/{h}" for stage, values in sorted(hashes.items()) for h in sorted(values)]
     stage = TABLE_STAGES.get(table)
-    return [str(hashes[stage])] if stage in hashes else [""]
+    return [hashes[stage][0]] if stage in hashes else [""]
 
 
 def table_files(out_dir: str, table: str, hashes: dict | None = None) -> list[str]:
     """Sorted Parquet files of one table under OUT/<table>/ (recursive; only current hashes if given), local or s3://."""
     from pyarrow import fs as pafs
 
-    from stages.shard.objectstore import filesystem, join
+    from stages.storage import filesystem, join
 
     fs, root = filesystem(out_dir)
     base = join(root, table)
@@ -135,7 +125,7 @@ def connect(out_dir: str, threads: int | None = None):
     import duckdb
     import pyarrow.dataset as ds
 
-    from stages.shard.objectstore import filesystem, is_remote
+    from stages.storage import filesystem, is_remote
 
     con = duckdb.connect(":memory:")
     con.execute("SET parquet_metadata_cache = true")  # each report query would re-read every part's footer

@@ -1,6 +1,7 @@
 """Arrow schemas of every DyMesh table, each with a version (bump it when a field changes meaning).
 
 Tables (Parquet, written in partitions per committed unit of work):
+  provenance one row per harvested input (OUT/harvest/<hash>/source-<i>.parquet); grouped by asset_id into assets
   assets    one row per unique asset (sha256 of its bytes), all provenances kept
   clips     one row per clip: arrays as raw little-endian bytes plus shape columns
   captions  one row per (clip, backend, model, prompt)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+PROVENANCE_VERSION = 1
 ASSETS_VERSION = 1
 CLIPS_VERSION = 1
 CAPTIONS_VERSION = 1
@@ -27,6 +29,13 @@ SOURCE = pa.struct(
         ("attribution", pa.string()),  # author / credit line
     ]
 )
+
+# One row per fetched input (the same asset id may appear under several uris); tags feed the captioner.
+PROVENANCE = pa.schema([
+    ("asset_id", pa.string()), ("kind", pa.string()), ("uri", pa.string()), ("name", pa.string()),
+    ("license", pa.string()), ("attribution", pa.string()), ("tags", pa.list_(pa.string())),
+    ("bytes", pa.int64()), ("format", pa.string()), ("blob", pa.string()),
+], metadata={"dymesh.table": "provenance", "dymesh.version": str(PROVENANCE_VERSION)})
 
 ASSETS = pa.schema(
     [

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to ../shared (never copied into the project) and one Ray session per module."""
+"""Shared fixtures: paths to ../shared (never copied into the project) and one Ray session for the test session."""
 
 from __future__ import annotations
 
@@ -50,9 +50,9 @@ def local_s3(*buckets: str, **extra_env: str):
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_session():
-    """A local Ray for one test module (2 CPUs, 512 MiB object store); always shut down."""
+    """A local Ray shared by every test that asks for it (2 CPUs, 512 MiB object store); shut down at the end."""
     import ray
 
     ray.init(

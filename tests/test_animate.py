@@ -7,7 +7,7 @@ import numpy as np
 from pipeline.cli import main
 from stages.evaluate import load_asset, sample_times
 from stages.train.animate import animated_glb
-from stages.train.loop import train
+from pipeline.launch import train_here as train
 from tests.conftest import ASSETS
 from tests.test_train_loop import small_run
 

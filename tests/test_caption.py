@@ -99,13 +99,16 @@ def test_filter_helpers():
 def test_config_validation_and_prompt_hash():
     with pytest.raises(ValueError, match="backend"):
         CaptionConfig(backend="gpt")
-    with pytest.raises(ValueError, match="unknown caption option"):
-        CaptionConfig.from_dict({"modle": "x"})
+    from pipeline.config import build
+    from pipeline.errors import UserError
+
+    with pytest.raises(UserError, match="unknown key 'modle'"):
+        build(CaptionConfig, {"modle": "x"}, "caption")
     base = CaptionConfig(backend="vllm")
     assert base.prompt_hash() != CaptionConfig(backend="vllm", prompt="Describe.").prompt_hash()
     assert base.prompt_hash() != CaptionConfig(backend="vllm", image_size=224).prompt_hash()
     assert CaptionConfig().model_id == "motion-heuristic"
-    assert CaptionConfig.from_dict({"filters": {"max_chars": 100}}).filters.max_chars == 100
+    assert build(CaptionConfig, {"filters": {"max_chars": 100}}, "caption").filters.max_chars == 100
 
 
 def test_caption_command_on_a_clip_folder(tmp_path, capsys):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import collections
 import shutil
 
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from shard_clips import synthetic_clip
 from stages.shard import ShardConfig, read_manifest, write_shards
-from stages.train.loader import ShardDataset, ShardLoader, collate_padded, distributed_rank, index_tar, shard_indexes
+from stages.shard.reader import ShardDataset, distributed_rank, index_tar, shard_indexes
+from stages.train.loader import ShardLoader, collate_padded
 
 
 @pytest.fixture(scope="module")
@@ -26,23 +26,27 @@ def shards(tmp_path_factory):
     return folder, [c.clip_id for c in clips]
 
 
-def _keys_of(dataset, workers: int) -> list[str]:
+def _keys_of(dataset, workers: int) -> list[tuple[str, int]]:
+    """(key, slot) of every sample one rank yields, through a real DataLoader when workers > 0."""
     if workers == 0:
-        return [s["key"] for s in dataset]
+        return [(s["key"], s["slot"]) for s in dataset]
     loader = DataLoader(dataset, batch_size=4, num_workers=workers, collate_fn=collate_padded)
-    return [k for batch in loader for k in batch["key"]]
+    return [(k, int(slot)) for batch in loader for k, slot in zip(batch["key"], batch["slot"])]
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 8])
 def test_every_sample_exactly_once_per_epoch(shards, world_size):
     folder, keys = shards
+    workers = 2 if world_size in (2, 3, 8) else 1
     seen = []
     for rank in range(world_size):
         dataset = ShardDataset(str(folder), rank=rank, world_size=world_size, seed=5)
-        seen += _simulated_workers(dataset, 2, folder) if world_size == 3 else _keys_of(dataset, workers=2 if world_size in (2, 8) else 0)
-    assert collections.Counter(seen) == collections.Counter(keys)
-    # 8 ranks x 2 workers = 16 slots > 7 shards: still exact-once, and balanced within one sample
-    assert len(shard_indexes(str(folder))) < 16
+        seen += _simulated_workers(dataset, workers, folder) if world_size == 3 else _keys_of(dataset, workers if workers > 1 else 0)
+    assert collections.Counter(k for k, _ in seen) == collections.Counter(keys)
+    # every slot (rank x worker) gets its share, balanced within one sample, even with 16 slots over 7 shards
+    per_slot = collections.Counter(slot for _, slot in seen)
+    assert sorted(per_slot) == list(range(world_size * workers))
+    assert max(per_slot.values()) - min(per_slot.values()) <= 1
 
 
 def _keys_by_offset(folder) -> dict[tuple[str, int], str]:
@@ -55,10 +59,11 @@ def _simulated_workers(dataset, workers: int, folder) -> list[str]:
     keys, names = [], _keys_by_offset(folder)
     rank, world = dataset.rank, dataset.world_size
     for worker in range(workers):
-        segments, order = dataset.plan(rank * workers + worker, world * workers)
+        slot = rank * workers + worker
+        segments, order = dataset.plan(slot, world * workers)
         for shard, first, end in segments:
             index = dataset.indexes[shard]
-            keys += [names[(index.url, int(index.offsets[i]))] for i in range(first, end)]
+            keys += [(names[(index.url, int(index.offsets[i]))], slot) for i in range(first, end)]
         assert sorted(order) == list(range(len(order)))
     return keys
 
@@ -97,7 +102,8 @@ def test_resume_mid_epoch_from_state_dict(shards):
         if i == 3:
             break
     state = loader.state_dict()
-    assert state["epoch"] == 0 and sum(state["consumed"].values()) == 16 and state["slots"] == 2
+    assert state["epoch"] == 0 and state["taken"] == 4
+    assert sum(state["dataset"]["consumed"].values()) == 16 and state["dataset"]["slots"] == 2
     resumed = ShardLoader(ShardDataset(str(folder), seed=0, rank=0, world_size=1), batch_size=4, num_workers=2)
     resumed.load_state_dict(state)
     rest = [k for batch in resumed for k in batch["key"]]
@@ -105,7 +111,7 @@ def test_resume_mid_epoch_from_state_dict(shards):
     assert consumed + rest == expected  # the same order as an uninterrupted epoch
     assert resumed.state_dict()["epoch"] == 1  # next epoch starts clean
     wrong = ShardDataset(str(folder), rank=0, world_size=1)
-    wrong.load_state_dict(state)
+    wrong.load_state_dict(state["dataset"])
     with pytest.raises(ValueError, match="same world size"):
         next(iter(wrong))  # 1 slot instead of the saved 2
 
@@ -141,21 +147,23 @@ def test_rank_detection(monkeypatch):
     monkeypatch.setenv("RANK", "2")
     monkeypatch.setenv("WORLD_SIZE", "4")
     assert distributed_rank() == (2, 4)
+    assert ShardDataset([])._rank() == (2, 4)
     monkeypatch.delenv("RANK")
     monkeypatch.delenv("WORLD_SIZE")
-    import ray.train
+    assert distributed_rank() == (0, 1)  # launchers (Ray Train, torchrun) pass rank and world size explicitly
 
-    class Context:
-        def get_world_rank(self):
-            return 1
 
-        def get_world_size(self):
-            return 3
-
-    monkeypatch.setattr(ray.train, "get_context", lambda: Context())
-    assert distributed_rank() == (1, 3)
-    monkeypatch.setattr(ray.train, "get_context", lambda: (_ for _ in ()).throw(RuntimeError("no session")))
-    assert distributed_rank() == (0, 1)
+def test_endless_batches_cross_epochs_and_resume_by_redrawing(shards):
+    folder, keys = shards
+    batches_per_epoch = -(-len(keys) // 8)
+    stream = ShardLoader(ShardDataset(str(folder), seed=2, rank=0, world_size=1), batch_size=8)
+    drawn = [stream.next()["key"] for _ in range(batches_per_epoch + 2)]
+    assert stream.state_dict()["epoch"] == 1 and stream.state_dict()["taken"] == 2
+    assert collections.Counter(k for b in drawn[:batches_per_epoch] for k in b) == collections.Counter(keys)
+    resumed = ShardLoader(ShardDataset(str(folder), seed=0, rank=0, world_size=1), batch_size=8,
+                          position=stream.state_dict())
+    plain = ShardLoader(list(range(10)), batch_size=4, collate_fn=lambda items: items, position={"epoch": 0, "taken": 1})
+    assert resumed.next()["key"] == stream.next()["key"] and plain.next() == [4, 5, 6, 7]
 
 
 def test_len_is_this_ranks_share(shards):

@@ -11,12 +11,13 @@ import pytest
 from conftest import ASSETS, BROKEN
 from pipeline.accounting import account, balanced, by_unit, merge
 from pipeline.errors import UserError
-from pipeline.manifest import Manifest, atomic_write_json, atomic_write_table
+from pipeline.manifest import Manifest, atomic_write_json
 from pipeline.progress import Progress
-from pipeline.runner import asset_row, group_assets, source_text
-from pipeline.tasks import clips_for_asset
+from pipeline.plan import asset_row, group_assets
+from pipeline.tasks import AssetStats, clips_for_asset
 from schemas.tables import ASSETS as ASSETS_SCHEMA
 from schemas.tables import error_row
+from stages.storage import write_table_atomically
 
 
 def test_account_gives_every_item_exactly_one_outcome():
@@ -35,8 +36,8 @@ def test_account_gives_every_item_exactly_one_outcome():
 
 def test_partitions_are_atomic_and_deterministic(tmp_path):
     table = pa.table({"x": [3, 1, 2]})
-    atomic_write_table(tmp_path / "a" / "part-00000.parquet", table)
-    atomic_write_table(tmp_path / "b" / "part-00000.parquet", table)
+    write_table_atomically(tmp_path / "a" / "part-00000.parquet", table, durable=True)
+    write_table_atomically(tmp_path / "b" / "part-00000.parquet", table, durable=True)
     assert (tmp_path / "a" / "part-00000.parquet").read_bytes() == (tmp_path / "b" / "part-00000.parquet").read_bytes()
     assert not list(tmp_path.rglob(".tmp-*"))
     (tmp_path / "a" / ".tmp-part-00001.parquet.123").write_bytes(b"half written")  # what a kill leaves
@@ -67,11 +68,12 @@ def test_group_assets_keeps_every_provenance_sorted():
     assets = group_assets([provenance("b", "z.glb"), provenance("a", "y.glb", "CC0-1.0", "Y"),
                            provenance("a", "x.glb", "", "X")])
     assert sorted(assets) == ["a", "b"]
-    assert [s["uri"] for s in assets["a"]["sources"]] == ["x.glb", "y.glb"]
-    assert assets["a"]["license"] == "CC0-1.0" and assets["a"]["name"] == "X"
-    assert source_text(assets["a"]) == "x.glb (+1 more)"
-    row = asset_row("a", assets["a"], {"animations": 1, "vertices": 8, "faces": 12})
-    assert pa.Table.from_pylist([row], schema=ASSETS_SCHEMA).num_rows == 1
+    assert [s["uri"] for s in assets["a"].sources] == ["x.glb", "y.glb"]
+    assert assets["a"].license == "CC0-1.0" and assets["a"].name == "X"
+    assert assets["a"].source_text() == "x.glb (+1 more)"
+    row = asset_row("a", assets["a"], AssetStats(animations=1, vertices=8, faces=12))
+    assert set(row) == set(ASSETS_SCHEMA.names)  # from_pylist would drop a misspelt column and null a missing one
+    assert pa.Table.from_pylist([row], schema=ASSETS_SCHEMA).to_pylist() == [row]
 
 
 def test_progress_in_a_pipe_prints_rate_and_eta_lines():
@@ -92,12 +94,12 @@ def test_worker_function_on_a_good_and_a_broken_asset():
     config = ResampleConfig(vertices=64, frames=[8], max_clips_per_animation=1, quality_samples=128)
     good = clips_for_asset("a" * 64, (ASSETS / "BoxAnimated.glb").read_bytes(), "glb", "BoxAnimated.glb",
                            Limits(), config)
-    assert good["evaluate_errors"] == [] and good["stats"]["animations"] == 1
-    assert good["clips"].num_rows + len(good["resample_errors"]) > 0 and good["stage_seconds"] > 0
+    assert good.evaluate_errors == [] and good.stats.animations == 1
+    assert good.clip_count > 0 and good.stage_seconds > 0
     broken = clips_for_asset("b" * 64, (BROKEN / "node_cycle.glb").read_bytes(), "glb", "node_cycle.glb",
                              Limits(), config)
-    assert broken["clips"] is None and broken["stats"]["animations"] == -1
-    [row] = broken["evaluate_errors"]
+    assert broken.clips is None and broken.stats.animations == -1 and not broken.evaluated
+    [row] = broken.evaluate_errors
     assert (row["stage"], row["unit_id"], row["source"], row["status"]) == ("evaluate", "b" * 64, "node_cycle.glb",
                                                                             "failed")
 

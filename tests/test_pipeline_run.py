@@ -187,7 +187,7 @@ def test_a_pathological_asset_is_killed_and_recorded_and_the_job_goes_on(ray_ses
 def test_a_caption_backend_that_cannot_start_stops_the_run_and_keeps_the_clips(clean_run, tmp_path):
     import shutil
 
-    from pipeline.runner import CaptionWorkerError
+    from pipeline.errors import CaptionWorkerError
 
     job, clean_out, summary = clean_run
     out = tmp_path / "out"

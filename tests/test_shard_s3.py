@@ -20,7 +20,7 @@ def s3_endpoint():
 def test_s3_round_trip(s3_endpoint, tmp_path):
     from pipeline.stats import connect
     from stages.shard import ShardConfig, read_sample, verify_shards, write_shards
-    from stages.train.loader import ShardDataset
+    from stages.shard.reader import ShardDataset
 
     clips, captions, assets = synthetic_dataset(assets=6, clips_per_asset=2)
     url = "s3://dymesh/job/shards"

@@ -7,9 +7,10 @@ import csv
 import pytest
 import torch
 
+from pipeline.config import run_config_from_dict
+from pipeline.errors import UserError
+from pipeline.launch import train_here as train
 from stages.train import checkpoint as ckpt
-from stages.train.configs import run_config_from_dict
-from stages.train.loop import train
 
 SMALL = {
     "vae": {"frames": 8, "width": 32, "heads": 4, "encoder_blocks": 1, "decoder_blocks": 1, "tokens": 8,
@@ -79,5 +80,17 @@ def test_flow_trains_on_a_vae_checkpoint_and_stores_scaling(tmp_path):
 
 
 def test_flow_refuses_a_non_vae_checkpoint(tmp_path):
-    with pytest.raises(ValueError, match="vae_checkpoint"):
+    with pytest.raises(UserError, match="vae_checkpoint"):
         run_config_from_dict(dict(model="flow", shards="synthetic:4"))
+
+
+@pytest.mark.parametrize("spec, message", [
+    (dict(steps="10"), "steps: expected int"),
+    (dict(stepz=10), "unknown key 'stepz'"),
+    (dict(overrides={"vae": {"width": "wide"}}), "overrides.vae.width: expected int"),
+    (dict(overrides={"vea": {}}), "overrides: unknown part 'vea'"),
+    (dict(model="gan"), "model must be 'vae' or 'flow'"),
+])
+def test_training_specs_go_through_the_one_job_parser(spec, message):
+    with pytest.raises(UserError, match=message):
+        run_config_from_dict(spec)

@@ -6,9 +6,9 @@ import csv
 
 import pytest
 
+from pipeline.config import run_config_from_dict
+from pipeline.executor.train import train_with_ray
 from stages.train import checkpoint as ckpt
-from stages.train.configs import run_config_from_dict
-from stages.train.loop import train_with_ray
 from tests.test_train_loop import SMALL
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.cli_options import ConfigDefaultsFormatter, config_option, given_options
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -13,12 +15,13 @@ def register(subparsers) -> None:
         "or export DyMesh shards as .bin files their training scripts read.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    imp = actions.add_parser("import", help="shard a folder of .bin files")
+    imp = actions.add_parser("import", help="shard a folder of .bin files", formatter_class=ConfigDefaultsFormatter)
     imp.add_argument("source", help="folder with *.bin files (searched recursively)")
     imp.add_argument("out", help="shard folder to write (local path or s3://bucket/prefix)")
-    imp.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="vertex dtype in shards (default: float32)")
+    fields = [config_option(imp, "--dtype", ("stages.shard.config", "ShardConfig", "dtype"),
+                            help="vertex dtype in shards: float32 or float16 (default: %(default)s)").dest]
     imp.add_argument("--max-file-mb", type=float, default=1024, help="refuse .bin files larger than this (default: 1024)")
-    imp.set_defaults(func=run)
+    imp.set_defaults(func=run, config_fields=tuple(fields))
     exp = actions.add_parser("export", help="write one .bin per shard sample")
     exp.add_argument("shards", help="shard folder with shards.parquet (local path or s3://)")
     exp.add_argument("out", help="folder for the .bin files")
@@ -29,6 +32,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from pipeline.config import build
     from pipeline.errors import UserError
     from stages.shard import ShardConfig
     from stages.shard.aam import export_aam, import_aam
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "import":
         if not Path(args.source).is_dir():
             raise UserError(f"{args.source} is not a folder; pass the folder holding the .bin files")
-        rows, errors, seen = import_aam(args.source, args.out, ShardConfig(dtype=args.dtype), int(args.max_file_mb * 1024 * 1024))
+        rows, errors, seen = import_aam(args.source, args.out, build(ShardConfig, given_options(args), "dymesh aam import"), int(args.max_file_mb * 1024 * 1024))
         skipped = sum(e["status"] == "skipped" for e in errors)
         for error in errors:
             print(f"{error['status']}: {error['message']}")

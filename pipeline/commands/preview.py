@@ -63,7 +63,7 @@ def _load(args: argparse.Namespace):
             raise UserError(f"{exc}; list keys with `dymesh stats` or check --shards") from exc
         meta = sample.get("json") or {}
         return sample["vertices"], sample["faces"], float(meta.get("fps") or 0) or None
-    from stages.render.clip_file import read_clip_file
+    from schemas.clip_file import read_clip_file
 
     path = Path(args.clip)
     if not path.is_file():

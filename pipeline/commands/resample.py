@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+from pipeline.cli_options import ConfigDefaultsFormatter, config_option, given_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "resample",
+        "resample", formatter_class=ConfigDefaultsFormatter,
         help="cut an asset's animations into clips of exactly N vertices and T frames",
         description="Evaluate ASSET at the target fps, weld, bring every clip to exactly N vertices with one "
         "topology (decimate or subdivide), measure the surface error, filter, and write OUT/<clip_id>.npz "
@@ -21,34 +22,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "OUT/errors.jsonl (one line per window not kept) and, with --preview, OUT/<clip_id>.gif.",
     )
     parser.add_argument("asset", type=Path, help=".glb, or .gltf with its side files in its folder")
-    parser.add_argument("--vertices", default="4096", help="vertices per clip N, or 'native' (default 4096)")
-    parser.add_argument("--frames", type=int, nargs="+", default=[16], help="window length(s) T (default 16)")
-    parser.add_argument("--fps", type=float, default=10.0, help="target frame rate (default 10)")
-    parser.add_argument("--stride", type=int, default=None, help="window start step in frames (default: T)")
-    parser.add_argument("--max-clips", type=int, default=None, help="at most this many clips per animation and T")
+    resample = "stages.resample.config", "ResampleConfig"
+    fields = [
+        config_option(parser, "--vertices", (*resample, "vertices"),
+                      help="vertices per clip N, or 'native' (default %(default)s)"),
+        config_option(parser, "--frames", (*resample, "frames"), type=int, nargs="+",
+                      help="window length(s) T (default %(default)s)"),
+        config_option(parser, "--fps", (*resample, "fps"), type=float, help="target frame rate (default %(default)s)"),
+        config_option(parser, "--stride", (*resample, "stride"), type=int,
+                      help="window start step in frames (default: T)"),
+        config_option(parser, "--max-clips", (*resample, "max_clips_per_animation"), type=int, metavar="N",
+                      help="at most this many clips per animation and T (default: all)"),
+    ]
     parser.add_argument("--asset-id", default=None, help="clip id prefix (default: the file name's stem)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--preview", action="store_true", help="also write a GIF per clip (fixed camera, 4 views)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, config_fields=tuple(action.dest for action in fields))
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
+    from pipeline.config import build
     from pipeline.errors import UserError
+    from schemas.clip_file import write_clip_files
     from stages.evaluate import AssetError, load_asset
     from stages.resample import ResampleConfig, clips_from_scene
 
     if not args.asset.is_file():
         raise UserError(f"{args.asset}: no such file; give a .glb or .gltf path")
-    vertices = args.vertices if args.vertices == "native" else _integer(args.vertices)
-    try:
-        config = ResampleConfig(
-            vertices=vertices, frames=list(args.frames), fps=args.fps, stride=args.stride,
-            max_clips_per_animation=args.max_clips,
-        ).validate()
-    except ValueError as exc:
-        raise UserError(f"{exc}; see dymesh resample --help") from exc
+    options = given_options(args)
+    if "vertices" in options:
+        options["vertices"] = _vertices(options["vertices"])
+    config = build(ResampleConfig, options, "dymesh resample")
     asset_id = args.asset_id or re.sub(r"[^A-Za-z0-9-]+", "-", args.asset.stem).strip("-") or "asset"
     start = time.perf_counter()
     try:
@@ -64,14 +68,7 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise UserError(f"--preview needs stages.render ({exc}); run without --preview") from exc
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "clips.jsonl", "w") as lines:
-        for clip in clips:
-            np.savez(args.out / f"{clip.clip_id}.npz", vertices=clip.vertices, faces=clip.faces)
-            lines.write(json.dumps({**clip.metadata(), "extra": clip.extra}, sort_keys=True) + "\n")
-    with open(args.out / "errors.jsonl", "w") as lines:
-        for row in errors:
-            lines.write(json.dumps(row, sort_keys=True) + "\n")
+    write_clip_files(args.out, clips, errors)
     if args.preview:
         for done, clip in enumerate(clips, 1):
             write_preview(clip.vertices, clip.faces, args.out / f"{clip.clip_id}.gif", fps=clip.fps)
@@ -93,9 +90,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _integer(text: str) -> int:
+def _vertices(text: str) -> int | str:
+    """--vertices: an integer or 'native'."""
     from pipeline.errors import UserError
 
+    if text == "native":
+        return text
     try:
         return int(text)
     except ValueError:

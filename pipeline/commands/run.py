@@ -21,7 +21,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from pipeline.config import load_job
-    from pipeline.runner import CaptionWorkerError, Runner, StalledError
+    from pipeline.errors import CaptionWorkerError, StalledError
+    from pipeline.runner import Runner
     from pipeline.commands.status import print_summary
 
     job = load_job(args.job)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.config import STAGES
 from pipeline.errors import UserError
 
-STAGE_ORDER = ("harvest", "evaluate", "resample", "caption", "shard")
 
 
 def register(subparsers) -> None:
@@ -21,19 +21,21 @@ def register(subparsers) -> None:
 def load_summary(out: Path) -> dict:
     """The summary of the job last run into `out`, from job.json and the completion markers."""
     from pipeline.manifest import Manifest
-    from pipeline.runner import Hashes, job_summary
+    from pipeline.summary import job_summary
+    from schemas.job_record import JobRecordError, parse_job_record
 
     manifest = Manifest(out)
     if not manifest.job_file().is_file():
         raise UserError(f"{out} has no job.json: not a dymesh job folder (run `dymesh run JOB.yaml --out {out}`)")
-    job = json.loads(manifest.job_file().read_text())
-    h = job["hashes"]
-    hashes = Hashes(dict(enumerate(h["harvest"])), h["evaluate"], h["resample"], h["caption"], h["shard"])
-    harvest = [manifest.read_marker("harvest", x, "source") for x in h["harvest"]]
-    summary = job_summary(manifest, hashes, harvest)
-    summary["units"] = job["units"]
-    summary["assets"] = job["assets"]
-    summary["name"] = job["name"]
+    try:
+        record = parse_job_record(manifest.job_file().read_bytes(), where=str(manifest.job_file()))
+    except JobRecordError as exc:
+        raise UserError(str(exc)) from None
+    harvest = [manifest.read_marker("harvest", h, "source") for h in record.hashes.harvest]
+    summary = job_summary(manifest, record.hashes, harvest)
+    summary["units"] = record.units
+    summary["assets"] = record.assets
+    summary["name"] = record.name
     return summary
 
 
@@ -41,22 +43,22 @@ def print_summary(out: Path, summary: dict) -> None:
     stages = summary["stages"]
     print(f"{'stage':<10}{'seen':>8}{'ok':>8}{'skipped':>9}{'failed':>8}  output")
     extras = {"resample": "clips", "caption": "captions", "shard": "samples"}
-    for stage in STAGE_ORDER:
+    for stage in STAGES:
         c = stages.get(stage, {})
         note = f"{c.get(extras[stage], 0)} {extras[stage]}" if stage in extras else ""
         if stage == "shard":
             note += f" in {c.get('shards', 0)} shards"
         print(f"{stage:<10}{c.get('seen', 0):>8}{c.get('ok', 0):>8}{c.get('skipped', 0):>9}{c.get('failed', 0):>8}  {note}")
     failures = []
-    for stage in STAGE_ORDER:
+    for stage in STAGES:
         for kind, n in stages.get(stage, {}).get("error_types", {}).items():
             failures.append((n, stage, kind))
-    failed = sum(stages.get(s, {}).get("failed", 0) for s in STAGE_ORDER)
+    failed = sum(stages.get(s, {}).get("failed", 0) for s in STAGES)
     if failures:
         print("error rows by type (stage/type: rows):")
         for n, stage, kind in sorted(failures, key=lambda f: (-f[0], f[1], f[2]))[:12]:
             print(f"  {stage}/{kind}: {n}")
-    print(f"{failed} item(s) failed, {sum(stages.get(s, {}).get('skipped', 0) for s in STAGE_ORDER)} skipped; "
+    print(f"{failed} item(s) failed, {sum(stages.get(s, {}).get('skipped', 0) for s in STAGES)} skipped; "
           f"every one is a row in {out}/errors/")
     print(f"outputs in {out}/:")
     for name, path in summary["paths"].items():

@@ -29,33 +29,20 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from stages.train.configs import load_job
+    from pipeline.config import load_training_job
 
-    try:
-        config = load_job(args.job, steps=args.steps, name=args.name, storage_path=args.storage_path,
-                          shards=args.shards, num_workers=args.num_workers)
-    except FileNotFoundError as exc:
-        raise UserError(f"{args.job}: no such job spec; see jobs/train-vae.yaml for an example") from exc
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{args.job}: {exc}") from exc
-
+    config = load_training_job(args.job, steps=args.steps, name=args.name, storage_path=args.storage_path,
+                               shards=args.shards, num_workers=args.num_workers)
     if args.no_ray:
-        from stages.train.loop import train
+        from pipeline.launch import train_here
 
-        train(config)
+        train_here(config)
     else:
-        import ray
+        from pipeline.executor.session import ray_session
+        from pipeline.executor.train import train_with_ray
 
-        from stages.train.loop import train_with_ray
-
-        started = not ray.is_initialized()
-        if started:
-            ray.init(address=args.ray_address, include_dashboard=False, configure_logging=False)
-        try:
+        with ray_session(args.ray_address, log_to_driver=True):
             result = train_with_ray(config)
-        finally:
-            if started:
-                ray.shutdown()
         if result.error is not None:
             print(f"dymesh train: failed: {result.error}")
             return 1

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from stages.atomic_file import write_bytes_atomically
+from stages.storage import write_bytes_atomically
 
 
 def cache_key(content_hash: str, backend: str, model: str, revision: str, prompt_hash: str, caption_index: int) -> str:

@@ -1,12 +1,12 @@
-"""Caption stage configuration (validated from the job spec's `caption:` section)."""
+"""Caption stage configuration (the job spec's `caption:` section; pipeline.config parses it, `validate` checks values)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
-BACKENDS = ("motion", "transformers", "vllm")
+BACKENDS = ("vllm", "transformers", "motion")  # best first: also the shard stage's default preference order
 MOTION_MODEL = "motion-heuristic"
 MOTION_REVISION = "1"  # bump when the motion captioner's analysis or phrasing changes
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
@@ -60,27 +60,21 @@ class CaptionConfig:
     filters: CaptionFilters = field(default_factory=CaptionFilters)
 
     def __post_init__(self) -> None:
-        if isinstance(self.filters, dict):
-            self.filters = CaptionFilters(**self.filters)
+        self.validate()
+
+    def validate(self) -> CaptionConfig:
+        """Value checks (keys and types are the job parser's)."""
         if self.backend not in BACKENDS:
             raise ValueError(f"caption backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         for name in ("max_new_tokens", "captions_per_clip", "image_size", "frames", "tensor_parallel_size",
                      "batch_size", "max_model_len"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) < 1:
                 raise ValueError(f"caption.{name} must be at least 1, got {getattr(self, name)!r}")
         if not 1 <= self.views <= 4:
             raise ValueError(f"caption.views must be between 1 and 4, got {self.views}")
         if self.temperature < 0:
             raise ValueError(f"caption.temperature must be >= 0, got {self.temperature}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> CaptionConfig:
-        """From a job-spec mapping; unknown keys are an error naming the known ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown caption option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+        return self
 
     @property
     def model_id(self) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.atomic_file import write_bytes_atomically
+from stages.storage import write_bytes_atomically
 from stages.generate.blob import build_blob
 from stages.generate.creature import build_creature
 from stages.generate.glb import GltfDocument

@@ -2,30 +2,20 @@
 
     rows, errors = harvest_source(source, config, base_dir, store)
 
-Rows follow PROVENANCE (one per fetched input; the same asset id may appear under several uris); the runner
-groups them into `assets` rows. Errors are `schemas.tables.error_row`s of stage "harvest".
+Rows follow schemas.tables.PROVENANCE (one per fetched input; the same asset id may appear under several uris);
+the runner groups them into `assets` rows. Errors are `schemas.tables.error_row`s of stage "harvest".
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import pyarrow as pa
-
 from schemas.tables import error_row
 from stages.harvest.blob_store import BlobStore, content_id
 from stages.harvest.item import FetchError, Item
 from stages.harvest.pack import name_and_tags
 
-__all__ = ["BlobStore", "content_id", "harvest_source", "list_source", "PROVENANCE", "FetchError", "Item"]
-
-
-# One row per fetched input (the runner groups them by asset_id into `assets` rows); tags feed the captioner.
-PROVENANCE = pa.schema([
-    ("asset_id", pa.string()), ("kind", pa.string()), ("uri", pa.string()), ("name", pa.string()),
-    ("license", pa.string()), ("attribution", pa.string()), ("tags", pa.list_(pa.string())),
-    ("bytes", pa.int64()), ("format", pa.string()), ("blob", pa.string()),
-], metadata={"dymesh.table": "provenance", "dymesh.version": "1"})
+__all__ = ["BlobStore", "content_id", "harvest_source", "list_source", "FetchError", "Item"]
 
 
 def list_source(source, config, base_dir: str) -> tuple[list[Item], list[tuple[str, str, str]]]:

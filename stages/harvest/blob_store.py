@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from stages.atomic_file import write_bytes_atomically
+from stages.storage import write_bytes_atomically
 
 
 def content_id(data: bytes) -> str:

@@ -18,17 +18,9 @@ def filesystem_for(source, base_dir: str = "."):
         from stages.harvest.local import resolve
 
         return pafs.LocalFileSystem(), resolve(parsed.path if parsed.scheme else source.uri, base_dir)[0]
-    if parsed.scheme == "s3":
-        options = {"anonymous": source.anonymous}
-        if source.region:
-            options["region"] = source.region
-        if source.endpoint:
-            endpoint = urlparse(source.endpoint)
-            options["endpoint_override"] = endpoint.netloc or endpoint.path
-            options["scheme"] = endpoint.scheme or "https"
-        return pafs.S3FileSystem(**options), f"{parsed.netloc}{parsed.path}".rstrip("/")
-    filesystem, path = pafs.FileSystem.from_uri(source.uri)
-    return filesystem, path.rstrip("/")
+    from stages.storage import filesystem
+
+    return filesystem(source.uri, endpoint=source.endpoint, region=source.region, anonymous=source.anonymous)
 
 
 def read_object(filesystem, path: str, cap: int, uri: str) -> bytes:

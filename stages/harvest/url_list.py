@@ -43,13 +43,12 @@ def fetch_http(url: str, cap: int, timeout_s: float) -> bytes:
 
 
 def fetch_objectstore(url: str, cap: int) -> bytes:
-    """One object from s3:// or gs:// with pyarrow.fs defaults (credentials and endpoint from the environment)."""
-    import pyarrow.fs as pafs
-
+    """One object from s3:// or gs:// (credentials and endpoint from the environment, see stages.storage)."""
     from stages.harvest.objectstore import read_object
+    from stages.storage import filesystem as storage_filesystem
 
     try:
-        filesystem, path = pafs.FileSystem.from_uri(url)
+        filesystem, path = storage_filesystem(url)
     except (OSError, ValueError) as exc:
         raise TransientError("objectstore", f"{url}: {' '.join(str(exc).split())}") from None
     return read_object(filesystem, path, cap, url)

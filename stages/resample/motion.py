@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from schemas.normalisation import frame0_center_scale
 from stages.resample.weld import bbox_diagonal
 
-
-def normalisation(points: np.ndarray) -> tuple[tuple[float, float, float], float]:
-    """Frame-0 bbox centre and scale (max |coordinate| after centring), so frame 0 fits [-1, 1]^3."""
-    points = points.astype(np.float64)
-    center = 0.5 * (points.min(axis=0) + points.max(axis=0))
-    scale = float(np.abs(points - center).max()) if len(points) else 0.0
-    return (float(center[0]), float(center[1]), float(center[2])), scale
+normalisation = frame0_center_scale  # frame-0 bbox centre and scale: the one definition is in schemas/normalisation.py
 
 
 def displacement(trajectories: np.ndarray) -> tuple[float, float]:

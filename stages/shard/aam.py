@@ -238,7 +238,7 @@ def import_aam(source: str | Path, out_dir: str, config=None, max_bytes: int = M
 
 def export_aam(shards: str, out_folder: str | Path, split: str | None = None) -> int:
     """Write one `<key>.bin` per sample of a shard folder, as AnimateAnyMesh's loaders read them; returns the count."""
-    from stages.train.loader import ShardDataset
+    from stages.shard.reader import ShardDataset
 
     out = Path(out_folder)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stages.caption.config import BACKENDS
+
 SPLITS = ("train", "val", "test")
-CAPTION_BACKENDS = ("vllm", "transformers", "motion")
+DTYPES = ("float32", "float16")  # of `<key>.vertices.npy`
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,21 @@ class ShardConfig:
     max_shard_samples: int = 10_000
     split_fractions: tuple[float, float, float] = (0.9, 0.05, 0.05)
     split_salt: str = "dymesh-split-v1"
-    caption_backends: tuple[str, ...] = CAPTION_BACKENDS
+    caption_backends: tuple[str, ...] = BACKENDS
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("float32", "float16"):
-            raise ValueError(f"ShardConfig.dtype must be 'float32' or 'float16', not {self.dtype!r}")
+        # fractions as floats and tuples, so that a config built in code hashes like the same one from a job spec
+        object.__setattr__(self, "split_fractions", tuple(float(f) for f in self.split_fractions))
+        object.__setattr__(self, "caption_backends", tuple(self.caption_backends))
+        self.validate()
+
+    def validate(self) -> ShardConfig:
+        """Value checks (keys and types are the job parser's)."""
+        if self.dtype not in DTYPES:
+            raise ValueError(f"ShardConfig.dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.max_shard_bytes < 1 or self.max_shard_samples < 1:
             raise ValueError("ShardConfig.max_shard_bytes and max_shard_samples must be positive")
-        fractions = tuple(float(f) for f in self.split_fractions)
+        fractions = self.split_fractions
         if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-9:
             raise ValueError(f"ShardConfig.split_fractions must be three non-negative numbers summing to 1, not {fractions}")
-        object.__setattr__(self, "split_fractions", fractions)
-        object.__setattr__(self, "caption_backends", tuple(self.caption_backends))
+        return self

@@ -7,7 +7,7 @@ import json
 from functools import lru_cache
 
 from schemas.tables import SHARDS
-from stages.shard.objectstore import filesystem, fsync_path, is_remote, join
+from stages.storage import filesystem, join, write_table_atomically
 
 MANIFEST_NAME = "shards.parquet"
 
@@ -15,18 +15,8 @@ MANIFEST_NAME = "shards.parquet"
 def write_manifest(rows: list[dict], out_dir: str, durable: bool = False) -> None:
     """Write `shards.parquet` atomically (temp name + rename on local disks; fsync before the rename if durable)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    fs, folder = filesystem(out_dir)
-    table = pa.Table.from_pylist(rows, schema=SHARDS)
-    final = join(folder, MANIFEST_NAME)
-    path = final if is_remote(str(out_dir)) else join(folder, f".{MANIFEST_NAME}.partial")
-    with fs.open_output_stream(path) as stream:
-        pq.write_table(table, stream, compression="zstd")
-    if durable and path != final:
-        fsync_path(path)
-    if path != final:
-        fs.move(path, final)
+    write_table_atomically(join(out_dir, MANIFEST_NAME), pa.Table.from_pylist(rows, schema=SHARDS), durable=durable)
 
 
 def read_manifest(out_dir: str):

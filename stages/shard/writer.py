@@ -16,7 +16,7 @@ from schemas.sample import Clip
 from schemas.tables import error_row
 from stages.shard.config import SPLITS, ShardConfig
 from stages.shard.manifest import MANIFEST_NAME, write_manifest
-from stages.shard.objectstore import filesystem, fsync_path, is_remote, join
+from stages.storage import filesystem, fsync_path, is_remote, join
 from stages.shard.sample import check_clip, sample_key, sample_members
 from stages.shard.splits import assign_split
 from stages.shard.tarformat import BLOCK, end_of_archive, member_header

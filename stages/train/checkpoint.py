@@ -11,26 +11,14 @@ import io
 import json
 import os
 import re
-from pathlib import Path
 
 import torch
+
+from stages.storage import filesystem, join
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_(\d{8})$")
 COMPLETE = "COMPLETE"
 MAX_CHECKPOINT_FILE_BYTES = 8 << 30
-
-
-def filesystem(uri: str):
-    """(pyarrow filesystem, path) for a local path or a URI such as s3://bucket/prefix."""
-    import pyarrow.fs as pafs
-
-    if "://" not in uri:
-        return pafs.LocalFileSystem(), str(Path(uri).resolve())
-    return pafs.FileSystem.from_uri(uri)
-
-
-def join(uri: str, *names: str) -> str:
-    return "/".join([uri.rstrip("/"), *names])
 
 
 def tensor_bytes(obj) -> bytes:

@@ -147,29 +147,11 @@ class RunConfig:
         return replace(self, storage_path=absolute(self.storage_path), log_dir=absolute(self.log_dir),
                        shards=absolute(self.shards), vae_checkpoint=absolute(self.vae_checkpoint))
 
-
-def run_config_from_dict(spec: dict) -> RunConfig:
-    """Validate a job spec dict (unknown keys are an error naming the known ones)."""
-    known = {f.name: f for f in fields(RunConfig)}
-    unknown = sorted(set(spec) - set(known))
-    if unknown:
-        raise ValueError(f"unknown training options {unknown}; known: {sorted(known)}")
-    config = RunConfig(**spec)
-    if config.model not in ("vae", "flow"):
-        raise ValueError(f"model must be 'vae' or 'flow', not {config.model!r}")
-    if config.model == "flow" and not config.vae_checkpoint:
-        raise ValueError("a flow run needs vae_checkpoint: the checkpoint folder of a trained VAE run")
-    config.preset_config()  # validates preset and overrides
-    return config
-
-
-def load_job(path: str, **changes) -> RunConfig:
-    """A training job spec (YAML mapping of RunConfig fields) with `changes` applied (None values ignored)."""
-    import yaml
-
-    with open(path, encoding="utf-8") as f:
-        spec = yaml.safe_load(f) or {}
-    if not isinstance(spec, dict):
-        raise ValueError(f"{path}: a training job spec is a YAML mapping of options")
-    spec.update({k: v for k, v in changes.items() if v is not None})
-    return run_config_from_dict(spec)
+    def validate(self) -> "RunConfig":
+        """Value checks (pipeline.config's job parser checks keys and types first, then calls this)."""
+        if self.model not in ("vae", "flow"):
+            raise ValueError(f"model must be 'vae' or 'flow', not {self.model!r}")
+        if self.model == "flow" and not self.vae_checkpoint:
+            raise ValueError("a flow run needs vae_checkpoint: the checkpoint folder of a trained VAE run")
+        self.preset_config()  # validates preset and overrides
+        return self

@@ -1,8 +1,10 @@
-"""The one training loop: runs under Ray Train's TorchTrainer, under `torchrun`, or as a single process.
+"""The one training loop. It knows nothing of its launcher: `pipeline/` fills a `Launch` (rank, world size, device,
+how to wrap the model, how to report metrics and checkpoints, where to resume from) for Ray Train's TorchTrainer,
+`torchrun` or a single process:
 
-    python -m stages.train.loop --config jobs/train-vae.yaml            # one process
-    torchrun --nproc-per-node 2 -m stages.train.loop --config jobs/train-vae.yaml
-    dymesh train jobs/train-vae.yaml                                     # Ray Train (TorchTrainer)
+    dymesh train jobs/train-vae.yaml                                     # Ray Train (pipeline/executor/train.py)
+    dymesh train jobs/train-vae.yaml --no-ray                            # one process (pipeline/launch.py)
+    torchrun --nproc-per-node 2 -m pipeline.launch --config jobs/train-vae.yaml
 
 Per step: next batch (timed: data wait), forward under bf16 autocast on GPU, backward, gradient clipping, AdamW,
 warm-up + cosine learning rate. Every `checkpoint_every` steps (and at the end) a checkpoint holds model,
@@ -12,62 +14,45 @@ one and repeats exactly the steps an uninterrupted run would have taken. Metrics
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import json
 import math
-import os
 import random
-import sys
-import tempfile
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from stages.storage import join
 from stages.train import checkpoint as ckpt
-from stages.train.configs import RunConfig, run_config_from_dict
+from stages.train.configs import RunConfig
+from stages.train.loader import ShardLoader
 
 
 @dataclass
 class Launch:
-    """Where this process runs: launcher ("ray" | "torchrun" | "local"), rank, world size, device."""
+    """Where and how this training process runs, filled by its launcher.
 
-    launcher: str
+    wrap(module) -> the module to train (DDP or as is); report(metrics, files, name) hands rank 0's metrics and
+    (every `checkpoint_every` steps) this rank's checkpoint files, to be stored as checkpoint `name`; resume() ->
+    the files of the checkpoint to continue from, or None.
+    """
+
     rank: int
     world_size: int
-    local_rank: int
     device: torch.device
+    wrap: Callable[[torch.nn.Module], torch.nn.Module]
+    report: Callable[[dict | None, dict[str, bytes] | None, str], None]
+    resume: Callable[[], dict[str, bytes] | None]
 
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def detect_launch(launcher: str, use_gpu: bool) -> Launch:
-    if launcher == "ray":
-        import ray.train
-        import ray.train.torch
-
-        context = ray.train.get_context()
-        device = ray.train.torch.get_device()
-        return Launch("ray", context.get_world_rank(), context.get_world_size(), context.get_local_rank(), device)
-    rank = int(os.environ.get("RANK", 0))
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    cuda = use_gpu and torch.cuda.is_available()
-    if use_gpu and not cuda:
-        print("dymesh train: use_gpu is set but CUDA is not available; training on CPU", file=sys.stderr)
-    device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    return Launch("torchrun" if world > 1 else "local", rank, world, local, device)
 
 
 def all_reduce_sum(launch: Launch, tensor: torch.Tensor) -> torch.Tensor:
@@ -78,17 +63,6 @@ def all_reduce_sum(launch: Launch, tensor: torch.Tensor) -> torch.Tensor:
     work = tensor.to(launch.device, dtype=torch.float64 if dtype == torch.float64 else torch.float32)
     dist.all_reduce(work)
     return work.cpu().to(dtype)
-
-
-def wrap_ddp(module: torch.nn.Module, launch: Launch) -> torch.nn.Module:
-    if launch.launcher == "ray":
-        import ray.train.torch
-
-        return ray.train.torch.prepare_model(module)
-    if launch.distributed:
-        device_ids = [launch.local_rank] if launch.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
-    return module
 
 
 def learning_rate_factor(step: int, warmup: int, total: int) -> float:
@@ -111,64 +85,9 @@ def open_dataset(run: RunConfig, frames: int, rank: int, world_size: int, split:
         return SyntheticMotionClips(count, run.seed, frames, rank, world_size, first=first)
     if not source:
         raise ValueError("set shards: the shard folder (local or s3://) written by the shard stage")
-    from stages.train.loader import ShardDataset
+    from stages.shard.reader import ShardDataset
 
     return ShardDataset(source, split=split, rank=rank, world_size=world_size, seed=run.seed, max_frames=frames)
-
-
-class BatchStream:
-    """Endless padded batches over epochs with a resumable position.
-
-    Datasets with `state_dict` / `record` (ShardDataset) resume without reading what was consumed; others
-    are resumed by re-drawing and dropping the batches already taken in the epoch.
-    """
-
-    def __init__(self, dataset, batch_size: int, workers: int, position: dict | None = None):
-        self.dataset = dataset
-        self.batch_size, self.workers = batch_size, workers
-        position = position or {"epoch": 0, "taken": 0}
-        self.epoch, self.taken = int(position["epoch"]), 0
-        resumable = hasattr(dataset, "state_dict") and hasattr(dataset, "record")
-        if resumable and "dataset" in position:
-            dataset.load_state_dict(position["dataset"])
-        self.iterator = self.start_epoch()
-        if resumable:
-            self.taken = int(position["taken"])
-        else:
-            for _ in range(int(position["taken"])):
-                self.next()
-
-    def start_epoch(self):
-        from stages.train.loader import collate_padded
-
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(self.epoch)
-        loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=self.batch_size, collate_fn=collate_padded, num_workers=self.workers,
-            persistent_workers=False, drop_last=False,
-            generator=torch.Generator().manual_seed(self.epoch),  # keeps the global RNG untouched
-        )
-        return iter(loader)
-
-    def next(self) -> dict:
-        try:
-            batch = next(self.iterator)
-        except StopIteration:
-            if self.taken == 0:
-                raise ValueError(f"the dataset yields no clips in epoch {self.epoch} for this rank") from None
-            self.epoch, self.taken = self.epoch + 1, 0
-            self.iterator = self.start_epoch()
-            batch = next(self.iterator)
-        self.taken += 1
-        if hasattr(self.dataset, "record"):
-            self.dataset.record(batch)
-        return batch
-
-    def position(self) -> dict:
-        position = {"epoch": self.epoch, "taken": self.taken}
-        if hasattr(self.dataset, "state_dict"):
-            position["dataset"] = self.dataset.state_dict()
-        return position
 
 
 def rng_state() -> dict:
@@ -196,7 +115,7 @@ def set_rng_state(state: dict) -> None:
 
 
 def run_folder(run: RunConfig) -> str:
-    return ckpt.join(run.storage_path if "://" in run.storage_path else str(Path(run.storage_path).resolve()), run.name)
+    return join(run.storage_path if "://" in run.storage_path else str(Path(run.storage_path).resolve()), run.name)
 
 
 def log_folder(run: RunConfig) -> Path:
@@ -250,21 +169,13 @@ def make_objective(run: RunConfig, device: torch.device):
     return FlowObjective(preset, device, {"config": meta["vae_config"], "model": state["model"]})
 
 
-def find_resume_files(run: RunConfig, launch: Launch) -> dict[str, bytes] | None:
-    """The files of the checkpoint to resume from: Ray's latest, else the newest complete one in the run folder."""
-    if launch.launcher == "ray":
-        import ray.train
-
-        reported = ray.train.get_checkpoint()
-        if reported is not None:
-            with reported.as_directory() as folder:
-                return ckpt.read_files(folder)
-    found = ckpt.completed_checkpoints(run_folder(run))
-    return ckpt.read_files(found[-1][1]) if found else None
+def checkpoint_name(step: int) -> str:
+    return f"checkpoint_{step:08d}"
 
 
-def save_checkpoint(run, launch, step, module, optimizer, scheduler, objective, stream, metrics) -> None:
-    files = {f"rank_{launch.rank}.pt": ckpt.tensor_bytes({"data": stream.position(), "rng": rng_state()})}
+def checkpoint_files(run, launch, step, module, optimizer, scheduler, objective, stream) -> dict[str, bytes]:
+    """This rank's files of the checkpoint after `step` (rank 0 adds model, optimiser and meta)."""
+    files = {f"rank_{launch.rank}.pt": ckpt.tensor_bytes({"data": stream.state_dict(), "rng": rng_state()})}
     if launch.rank == 0:
         state = {
             "model": module.state_dict(),
@@ -277,29 +188,11 @@ def save_checkpoint(run, launch, step, module, optimizer, scheduler, objective, 
         meta = {"step": step, "run": run.to_dict(), **objective.meta()}
         files["state.pt"] = ckpt.tensor_bytes(state)
         files["meta.json"] = json.dumps(meta, indent=1, sort_keys=True).encode()
-    name = f"checkpoint_{step:08d}"
-    if launch.launcher == "ray":
-        import ray.train
-
-        with tempfile.TemporaryDirectory() as tmp:
-            if launch.rank == 0:
-                files[ckpt.COMPLETE] = b""
-            for file_name, data in files.items():
-                Path(tmp, file_name).write_bytes(data)
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp), checkpoint_dir_name=name)
-        return
-    uri = ckpt.join(run_folder(run), name)
-    ckpt.write_files(uri, files)
-    if launch.distributed:
-        dist.barrier()
-    if launch.rank == 0:
-        ckpt.write_files(uri, {ckpt.COMPLETE: b""})
-        ckpt.remove_old(run_folder(run), run.keep_checkpoints)
+    return files
 
 
-def train(run: RunConfig, launcher: str = "local") -> dict:
-    """Train `run.steps` steps (resuming if a checkpoint exists); returns rank 0's last logged metrics."""
-    launch = detect_launch(launcher, run.use_gpu)
+def train(run: RunConfig, launch: Launch) -> dict:
+    """Train `run.steps` steps (resuming if the launch has a checkpoint); returns rank 0's last logged metrics."""
     preset = run.preset_config()
     torch.manual_seed(run.seed)  # identical initial weights on every rank
     objective = make_objective(run, launch.device)
@@ -314,7 +207,7 @@ def train(run: RunConfig, launcher: str = "local") -> dict:
     frames = objective.preset.vae.frames if run.model == "vae" else objective.vae.config.frames
     dataset = open_dataset(run, frames, launch.rank, launch.world_size)
 
-    resume = find_resume_files(run, launch)
+    resume = launch.resume()
     step, position = 0, {"epoch": 0, "taken": 0}
     torch.manual_seed(run.seed * 1009 + launch.rank + 1)
     np.random.seed((run.seed * 1009 + launch.rank + 1) % 2**32)
@@ -333,12 +226,12 @@ def train(run: RunConfig, launcher: str = "local") -> dict:
         position = rank_state["data"]
         set_rng_state(rank_state["rng"])
     elif run.model == "flow":
-        stats_stream = BatchStream(open_dataset(run, frames, launch.rank, launch.world_size), preset.batch_size, 0)
+        stats_stream = ShardLoader(open_dataset(run, frames, launch.rank, launch.world_size), preset.batch_size, 0)
         batches = (stats_stream.next() for _ in range(preset.flow.stats_batches))
         objective.measure_scaling(batches, lambda t: all_reduce_sum(launch, t))
 
-    stream = BatchStream(dataset, preset.batch_size, run.loader_workers, position)
-    model = wrap_ddp(module, launch)
+    stream = ShardLoader(dataset, preset.batch_size, run.loader_workers, position=position)
+    model = launch.wrap(module)
     model.train()
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if launch.device.type == "cuda"
                 else contextlib.nullcontext())
@@ -398,61 +291,13 @@ def train(run: RunConfig, launcher: str = "local") -> dict:
                           f"{metrics['samples_per_s']:.1f} samples/s data-wait {metrics['data_wait']:.1%} "
                           f"ETA {eta:.0f}s", flush=True)
             if step % run.checkpoint_every == 0 or step == run.steps:
-                save_checkpoint(run, launch, step, module, optimizer, scheduler, objective, stream, metrics)
-            elif launch.launcher == "ray" and metrics is not None:
-                import ray.train
-
-                ray.train.report(metrics)
+                files = checkpoint_files(run, launch, step, module, optimizer, scheduler, objective, stream)
+                launch.report(metrics, files, checkpoint_name(step))
+            elif metrics is not None:
+                launch.report(metrics, None, checkpoint_name(step))
             if step == run.fail_at_step:
                 raise RuntimeError(f"simulated kill after step {step} (fail_at_step)")
     finally:
         if log is not None:
             log.close()
     return last
-
-
-def ray_worker(config: dict) -> None:
-    """`train_loop_per_worker` for Ray Train's TorchTrainer."""
-    train(run_config_from_dict(config), launcher="ray")
-
-
-def train_with_ray(run: RunConfig):
-    """Run `run` on Ray Train: TorchTrainer with num_workers / use_gpu, storage at storage_path/name."""
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
-    run = run.with_absolute_paths()
-    run = replace(run, log_dir=str(log_folder(run).resolve()))  # rank 0's CSV + TensorBoard, on its node
-    trainer = TorchTrainer(
-        ray_worker,
-        train_loop_config=run.to_dict(),
-        scaling_config=ray.train.ScalingConfig(num_workers=run.num_workers, use_gpu=run.use_gpu),
-        run_config=ray.train.RunConfig(
-            name=run.name,
-            storage_path=run.storage_path,
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=run.keep_checkpoints or None),
-            failure_config=ray.train.FailureConfig(max_failures=0),
-        ),
-    )
-    return trainer.fit()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m stages.train.loop --config JOB.yaml` (under torchrun or alone)."""
-    from stages.train.configs import load_job
-
-    parser = argparse.ArgumentParser(prog="python -m stages.train.loop", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, help="training job spec (jobs/train-vae.yaml, ...)")
-    parser.add_argument("--steps", type=int, help="override the number of steps")
-    args = parser.parse_args(argv)
-    run = load_job(args.config, steps=args.steps)
-    try:
-        train(run, launcher="torchrun" if int(os.environ.get("WORLD_SIZE", 1)) > 1 else "local")
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

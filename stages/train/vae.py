@@ -20,28 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from schemas.normalisation import normalise_frames
 from stages.train.adjacency import gather_neighbours, neighbour_lists
 from stages.train.configs import VAEConfig
 from stages.train.fps_sampling import farthest_points
-
-
-def normalise_frames(vertices: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Frame-0 normalisation of [B, T, N, 3]: centre = frame-0 bbox centre, scale = max |coord| after centring.
-
-    Returns (normalised vertices with padded vertices zeroed, centre [B, 3], scale [B]).
-    """
-    vertices = vertices.float()
-    mask = valid[:, None, :, None]
-    frame0 = vertices[:, 0]
-    big = torch.finfo(frame0.dtype).max
-    low = frame0.masked_fill(~valid[..., None], big).amin(1)
-    high = frame0.masked_fill(~valid[..., None], -big).amax(1)
-    any_valid = valid.any(1, keepdim=True)
-    centre = torch.where(any_valid, (low + high) / 2, torch.zeros_like(low))
-    centred = (frame0 - centre[:, None]).abs().masked_fill(~valid[..., None], 0.0)
-    scale = centred.flatten(1).amax(1).clamp(min=1e-8)
-    normalised = (vertices - centre[:, None, None]) / scale[:, None, None, None]
-    return normalised.masked_fill(~mask, 0.0), centre, scale
 
 
 def shape_and_motion(normalised: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

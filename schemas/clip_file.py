@@ -1,4 +1,10 @@
-"""Read a clip written by `dymesh resample` (an .npz with `vertices` and `faces`) safely: no pickles, size caps."""
+"""The clip-file format of `dymesh resample --out DIR` (read by `dymesh caption` and `dymesh preview`).
+
+  DIR/<clip_id>.npz   `vertices` [T,N,3] float32, `faces` [F,3] int32 (np.savez, no pickles)
+  DIR/clips.jsonl     one line per clip: its metadata (every `clips` column except the arrays) and "extra"
+  DIR/errors.jsonl    one `errors` row per window not kept
+Reading is safe: size caps, no pickles; metadata comes from the clips.jsonl line with the same clip id.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from schemas.sample import Clip
 
 MAX_CLIP_FILE_BYTES = 2 << 30
 MAX_CLIP_VALUES = 200_000_000
@@ -54,3 +62,31 @@ def _sibling_metadata(path: Path) -> dict:
             if isinstance(row, dict) and row.get("clip_id") == path.stem:
                 return row
     return {}
+
+
+def write_clip_files(folder: str | Path, clips: list[Clip], errors: list[dict]) -> None:
+    """Write every clip's .npz, clips.jsonl and errors.jsonl into `folder` (created)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "clips.jsonl", "w") as lines:
+        for clip in clips:
+            np.savez(folder / f"{clip.clip_id}.npz", vertices=clip.vertices, faces=clip.faces)
+            lines.write(json.dumps({**clip.metadata(), "extra": clip.extra}, sort_keys=True) + "\n")
+    with open(folder / "errors.jsonl", "w") as lines:
+        for row in errors:
+            lines.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def clip_from_file(path: str | Path) -> Clip:
+    """The Clip of a clip .npz and its clips.jsonl line (defaults where the line is missing); ValueError if bad."""
+    path = Path(path)
+    vertices, faces, meta = read_clip_file(path)
+    return Clip(
+        clip_id=str(meta.get("clip_id") or path.stem), asset_id=str(meta.get("asset_id") or path.stem),
+        animation=int(meta.get("animation", 0)), animation_name=str(meta.get("animation_name", "")),
+        fps=float(meta.get("fps") or 10.0), first_frame=int(meta.get("first_frame", 0)),
+        last_frame=int(meta.get("last_frame", len(vertices) - 1)), vertices=vertices, faces=faces,
+        center=tuple(meta.get("center") or (0.0, 0.0, 0.0)), scale=float(meta.get("scale") or 1.0),
+        source_vertices=int(meta.get("source_vertices", vertices.shape[1])),
+        source_faces=int(meta.get("source_faces", len(faces))), content_hash=str(meta.get("content_hash") or ""),
+    )

@@ -1,0 +1,1 @@
+"""The Ray layer: the one Ray session, evaluate+resample as Ray tasks, captions on Ray Data, training on Ray Train."""

@@ -1,0 +1,126 @@
+"""Planning a run: harvest every source (committed per source), group provenances into assets, cut the sorted asset
+ids into units of work, and chain the stage config hashes (each including its upstream's) that name the partitions.
+
+The upstream of `evaluate` is a digest of the provenance and the unit size, so new inputs or another unit size make
+new partitions while an unchanged harvest re-uses every committed one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from pipeline.commit import UnitOutcome, commit
+from pipeline.config import JobSpec, as_plain, config_hash
+from pipeline.manifest import Manifest, read_table, table_from_rows, write_if_changed
+from pipeline.progress import Progress
+from schemas.job_record import JobRecord, StageHashes, job_record_bytes
+from schemas.tables import PROVENANCE
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One unique asset (its bytes' sha256) with every provenance, sorted by uri."""
+
+    sources: list[dict]  # schemas.tables.SOURCE mappings
+    bytes: int
+    format: str
+    blob: str  # path of the stored bytes relative to the job output
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    license: str = ""
+    attribution: str = ""
+
+    def source_text(self) -> str:
+        """Where it came from, for messages: the first uri (+ how many more)."""
+        uris = [s["uri"] for s in self.sources]
+        return uris[0] + (f" (+{len(uris) - 1} more)" if len(uris) > 1 else "")
+
+
+@dataclass
+class Plan:
+    """The harvested assets and how they are cut into units."""
+
+    assets: dict[str, Asset]
+    units: dict[str, list[str]]  # unit id -> sorted asset ids
+    hashes: StageHashes
+    harvest_counts: list[dict] = field(default_factory=list)
+
+
+def group_assets(provenance: list[dict]) -> dict[str, Asset]:
+    """One Asset per asset id with every provenance, sorted by uri (licence/name/tags from the first that has one)."""
+    grouped: dict[str, list[dict]] = {}
+    for row in sorted(provenance, key=lambda r: (r["asset_id"], r["uri"])):
+        grouped.setdefault(row["asset_id"], []).append(row)
+    assets = {}
+    for asset_id, rows in grouped.items():
+        first = rows[0]
+        pick = {key: next((r[key] for r in rows if r[key]), "") for key in ("name", "license", "attribution")}
+        tags = next((list(r["tags"]) for r in rows if r["tags"]), [])
+        sources = [{k: r[k] for k in ("kind", "uri", "name", "license", "attribution")} for r in rows]
+        assets[asset_id] = Asset(sources, first["bytes"], first["format"], first["blob"], tags=tags, **pick)
+    return assets
+
+
+def asset_row(asset_id: str, asset: Asset, stats) -> dict:
+    """A schemas.tables.ASSETS row from an asset and its evaluation counts (pipeline.tasks.AssetStats)."""
+    return {"asset_id": asset_id, "sources": asset.sources, "license": asset.license,
+            "attribution": asset.attribution, "bytes": asset.bytes, "format": asset.format, "blob": asset.blob,
+            "animations": stats.animations, "vertices": stats.vertices, "faces": stats.faces}
+
+
+def digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def upstream_digest(provenance: list[dict], unit_size: int) -> str:
+    """What evaluate's outputs depend on besides its config: every provenance and how assets are cut into units."""
+    return digest({"provenance": [[r["asset_id"], r["uri"], r["name"], r["license"], r["attribution"]]
+                                  for r in sorted(provenance, key=lambda r: (r["asset_id"], r["uri"]))],
+                   "unit_size": unit_size})
+
+
+def harvest(job: JobSpec, manifest: Manifest, stream, show_progress: bool) -> tuple[list[dict], list[str], list]:
+    """Harvest every source not yet committed (one unit per source); returns (provenance rows, harvest hashes,
+    per-source markers)."""
+    from stages.harvest import BlobStore, harvest_source
+
+    store = BlobStore(manifest.out)
+    provenance: list[dict] = []
+    hashes, markers = [], []
+    for index, source in enumerate(job.sources):
+        h = config_hash("harvest", {"source": source, "harvest": job.harvest})
+        hashes.append(h)
+        path = manifest.partition("harvest", h, "source")
+        if not manifest.is_done("harvest", h, "source"):
+            progress = Progress(f"harvest {source.kind}", 0, "files", stream, enabled=show_progress)
+            rows, errors = harvest_source(source, job.harvest, job.base_dir, store, progress)
+            progress.close()
+            ok = {r["uri"] for r in rows}
+            table = table_from_rows(sorted(rows, key=lambda r: r["uri"]), PROVENANCE)
+            commit(manifest, "harvest", h, "source", UnitOutcome(
+                seen=sorted(ok | {e["unit_id"] for e in errors}), ok=ok, errors=errors, outputs={path: table},
+                counts={"source": index, "kind": source.kind}))
+        provenance.extend(read_table(path).to_pylist())
+        markers.append(manifest.read_marker("harvest", h, "source"))
+    return provenance, hashes, markers
+
+
+def plan_run(job: JobSpec, manifest: Manifest, stream, show_progress: bool = True) -> Plan:
+    """Harvest, then the units and stage hashes of this run; records them in OUT/job.json."""
+    provenance, harvest_hashes, markers = harvest(job, manifest, stream, show_progress)
+    assets = group_assets(provenance)
+    ids = sorted(assets)
+    size = job.run.unit_size
+    units = {f"{i // size:05d}": ids[i : i + size] for i in range(0, len(ids), size)}
+    evaluate = config_hash("evaluate", job.evaluate, upstream_digest(provenance, size))
+    resample = config_hash("resample", job.resample, evaluate)
+    caption = config_hash("caption", job.caption, resample)
+    shard = config_hash("shard", job.shard, caption)
+    hashes = StageHashes(tuple(harvest_hashes), evaluate, resample, caption, shard)
+    record = JobRecord(name=job.name, sources=as_plain(job.sources),
+                       config={k: as_plain(v) for k, v in job.stage_configs().items()}, run=as_plain(job.run),
+                       hashes=hashes, units=len(units), assets=len(assets))
+    write_if_changed(manifest.job_file(), job_record_bytes(record))
+    return Plan(assets, units, hashes, markers)
