@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from schemas.failures import row_is_transient
 from schemas.tables import error_row
 
 STAGES = ("harvest", "evaluate", "resample", "caption", "shard")
@@ -30,23 +31,28 @@ def account(stage: str, seen: list[str], ok: set[str], errors_by_item: dict[str,
     """Counts for one stage over the items it saw, plus a failed "no-output" row for any item without an outcome.
 
     An item is ok when it is in `ok`, else failed when one of its error rows failed, else skipped when it has
-    "skipped" rows. Nothing disappears silently: an item with neither output nor rows gets a row here.
+    "skipped" rows; "transient" counts the failed items with a transient failure (schemas.failures). Nothing
+    disappears silently: an item with neither output nor rows gets a row here.
     """
     counts = Counter()
     extra = []
     for item in seen:
-        status = outcome(item in ok, errors_by_item.get(item, []))
+        rows = errors_by_item.get(item, [])
+        status = outcome(item in ok, rows)
         if status is None:
             status = "failed"
             extra.append(error_row(stage, item, "no-output", f"{item}: {stage} produced neither output nor an "
                                    "error row for this item", source=(sources or {}).get(item, "")))
         counts[status] += 1
+        if status == "failed" and any(row_is_transient(row) for row in rows):
+            counts["transient"] += 1  # failed items a rerun tries again
     rows = [r for item in seen for r in errors_by_item.get(item, [])] + extra
     return {
         "seen": len(seen),
         "ok": counts["ok"],
         "skipped": counts["skipped"],
         "failed": counts["failed"],
+        "transient": counts["transient"],
         "error_types": dict(sorted(Counter(r["error_type"] for r in rows).items())),
         "error_rows": len(rows),
     }, extra
@@ -63,7 +69,7 @@ def merge(counts: list[dict]) -> dict:
             elif isinstance(value, (int, float)):
                 total[key] += value
     merged = {k: total[k] for k in sorted(total)}
-    for key in ("seen", "ok", "skipped", "failed"):
+    for key in ("seen", "ok", "skipped", "failed", "transient"):
         merged.setdefault(key, 0)
     merged["error_types"] = dict(sorted(types.items()))
     return merged

@@ -7,7 +7,8 @@ import importlib
 import sys
 
 from pipeline import __version__
-from pipeline.errors import UserError
+from pipeline.errors import EXIT_LOCKED, UserError, storage_problem
+from pipeline.lock import LockedError
 
 # Order is the order shown in `dymesh --help`.
 COMMAND_MODULES = (
@@ -52,9 +53,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except LockedError as exc:
+        print(f"dymesh {args.command}: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except UserError as exc:
         print(f"dymesh {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk or a permission problem anywhere: one line, no traceback
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        print(f"dymesh {args.command}: {problem[1]}", file=sys.stderr)
+        return problem[0]
     except KeyboardInterrupt:
         print(f"dymesh {args.command}: interrupted", file=sys.stderr)
         return 130

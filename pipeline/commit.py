@@ -9,12 +9,14 @@ Each item the stage saw is classified in one place, pipeline.accounting.account 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.accounting import account, by_unit
 from pipeline.manifest import Manifest, table_from_rows
+from schemas.failures import row_is_transient
 from schemas.tables import ERRORS
 from stages.storage import write_table_atomically
 
@@ -32,14 +34,25 @@ class UnitOutcome:
     sources: dict[str, str] = field(default_factory=dict)  # item -> where it came from, for "no-output" rows
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def error_record(row: dict) -> dict:
+    """An error row as stored: its transient flag filled in (schemas.failures), control characters in its text
+    (from file names, say) escaped so that printing it never drives a terminal."""
+    text = {key: CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", row[key])
+            for key in ("unit_id", "source", "message") if isinstance(row.get(key), str)}
+    return {**row, **text, "transient": row_is_transient(row)}
+
+
 def commit(manifest: Manifest, stage: str, stage_hash: str, unit: str, outcome: UnitOutcome) -> dict:
     """Write one unit of one stage and mark it done; returns the marker's counts."""
     by_item = outcome.errors_by_item if outcome.errors_by_item is not None else by_unit(outcome.errors)
     counts, extra = account(stage, outcome.seen, outcome.ok, by_item, outcome.sources)
     for path, table in outcome.outputs.items():
         write_table_atomically(path, table, durable=True)
-    write_table_atomically(manifest.errors(stage, stage_hash, unit), table_from_rows(outcome.errors + extra, ERRORS),
-                           durable=True)
+    rows = [error_record(row) for row in outcome.errors + extra]
+    write_table_atomically(manifest.errors(stage, stage_hash, unit), table_from_rows(rows, ERRORS), durable=True)
     counts = {**counts, **outcome.counts}
     manifest.commit(stage, stage_hash, unit, counts)
     return counts

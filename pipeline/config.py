@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import UserError
+from pipeline.ranges import check_range
 
 MiB = 1024 * 1024
 
@@ -173,9 +175,7 @@ def parse_job(data: Any, base_dir: str | Path = ".", where: str = "job spec") ->
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise UserError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    name = data.get("name", Path(str(where)).stem)
-    if not isinstance(name, str) or not name:
-        raise UserError(f"{where}: name: expected a non-empty string")
+    name = check_plain_name(data.get("name", Path(str(where)).stem), f"{where}: name")
     sources = data.get("sources")
     if not isinstance(sources, list) or not sources:
         raise UserError(f"{where}: sources: expected a non-empty list of sources (each with a kind: "
@@ -219,7 +219,21 @@ def run_config_from_dict(spec: Any, where: str = "training job") -> Any:
             if part not in parts:
                 raise UserError(f"{where}: overrides: unknown part {part!r}; allowed: {', '.join(parts)}")
             build(parts[part], values, f"{where}: overrides.{part}")
-    return build(RunConfig, spec, where)
+    run = build(RunConfig, spec, where)
+    check_plain_name(run.name, f"{where}: name")
+    return run
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_plain_name(name: Any, where: str) -> str:
+    """A job or run name: it names a folder (out/<name>, <storage_path>/<name>), so no `/`, no `..`, no absolute
+    path: letters, digits, `.`, `_`, `-`, starting with a letter or digit, at most 100 characters."""
+    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
+        raise UserError(f"{where}: {name!r} is not a plain name (letters, digits, '.', '_' and '-', starting with a "
+                        "letter or digit, at most 100 characters): it names the output folder")
+    return name
 
 
 def build(cls: type, data: Any, where: str):
@@ -240,6 +254,10 @@ def build(cls: type, data: Any, where: str):
                 raise UserError(f"{where}: missing required key {f.name!r}")
             continue
         kwargs[f.name] = convert(hints[f.name], data[f.name], f"{where}.{f.name}")
+        try:
+            check_range(cls, f.name, kwargs[f.name], f"{where}.{f.name}")
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     try:
         value = cls(**kwargs)
         return value.validate() if callable(getattr(value, "validate", None)) else value

@@ -85,7 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="training job spec (jobs/train-vae.yaml, ...)")
     parser.add_argument("--steps", type=int, help="override the number of steps")
     args = parser.parse_args(argv)
-    train_here(load_training_job(args.config, steps=args.steps))
+    from pipeline.errors import EXIT_LOCKED, UserError
+    from pipeline.fate import die_with
+    from pipeline.lock import FolderLock, LockedError
+    from stages.train.loop import run_folder
+
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # under torchrun: stop when the torchrun agent stops
+        die_with(os.getppid(), "torchrun agent")
+    try:
+        run = load_training_job(args.config, steps=args.steps)
+        if int(os.environ.get("RANK", 0)) != 0:
+            train_here(run)
+            return 0
+        with FolderLock(run_folder(run), "python -m pipeline.launch", stream=sys.stderr):  # rank 0 holds the run
+            train_here(run)
+    except UserError as exc:
+        print(f"python -m pipeline.launch: {exc}", file=sys.stderr)
+        return EXIT_LOCKED if isinstance(exc, LockedError) else 2
     return 0
 
 

@@ -42,10 +42,58 @@ def read_table(path: Path, schema=None, columns: list[str] | None = None):
     return pq.read_table(path, schema=schema, columns=columns)
 
 
+def escaped(text: str) -> str:
+    """`text` as storable UTF-8: undecodable bytes of a file name (surrogate escapes) and lone surrogates are
+    written as backslash escapes (\\xff) instead of failing the table write."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def storable(value):
+    """A row value with every string in it escaped (lists and mappings walked)."""
+    if isinstance(value, str):
+        return escaped(value)
+    if isinstance(value, dict):
+        return {k: storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
+
+
 def table_from_rows(rows: list[dict], schema):
+    """A table of `schema` from row mappings; strings that are not valid UTF-8 are stored escaped."""
     import pyarrow as pa
 
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pylist([storable(row) for row in rows], schema=schema)
+
+
+def checked_table(rows: list[dict], schema, stage: str, key: str):
+    """(table of the rows that fit `schema`, one failed error row per row that does not): one bad row of a stage's
+    output (a wrong type, say) is that item's failure, not the unit's."""
+    import pyarrow as pa
+
+    from schemas.tables import error_row
+
+    try:
+        return table_from_rows(rows, schema), []
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    good, bad = [], []
+    for row in rows:
+        try:
+            table_from_rows([row], schema)
+            good.append(row)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            item = str(row.get(key, "?"))
+            detail = " ".join(str(exc).split())[:300]
+            bad.append(error_row(stage, item, "bad-row", f"{item}: a {stage} row that cannot be stored: {detail}"))
+    return table_from_rows(good, schema), bad
 
 
 class Manifest:

@@ -15,6 +15,7 @@ from pipeline.commit import UnitOutcome, commit
 from pipeline.config import JobSpec, as_plain, config_hash
 from pipeline.manifest import Manifest, read_table, table_from_rows, write_if_changed
 from pipeline.progress import Progress
+from pipeline.retry import RetryPolicy, carry_attempts, previous_harvest
 from schemas.job_record import JobRecord, StageHashes, job_record_bytes
 from schemas.tables import PROVENANCE
 
@@ -81,9 +82,10 @@ def upstream_digest(provenance: list[dict], unit_size: int) -> str:
                    "unit_size": unit_size})
 
 
-def harvest(job: JobSpec, manifest: Manifest, stream, show_progress: bool) -> tuple[list[dict], list[str], list]:
-    """Harvest every source not yet committed (one unit per source); returns (provenance rows, harvest hashes,
-    per-source markers)."""
+def harvest(job: JobSpec, manifest: Manifest, stream, show_progress: bool,
+            policy: RetryPolicy = RetryPolicy()) -> tuple[list[dict], list[str], list]:
+    """Harvest every source not yet committed (one unit per source), and again the inputs of a committed one that
+    `policy` retries; returns (provenance rows, harvest hashes, per-source markers)."""
     from stages.harvest import BlobStore, harvest_source
 
     store = BlobStore(manifest.out)
@@ -93,9 +95,12 @@ def harvest(job: JobSpec, manifest: Manifest, stream, show_progress: bool) -> tu
         h = config_hash("harvest", {"source": source, "harvest": job.harvest})
         hashes.append(h)
         path = manifest.partition("harvest", h, "source")
-        if not manifest.is_done("harvest", h, "source"):
+        marker = manifest.read_marker("harvest", h, "source")
+        if marker is None or policy.reopens(marker):
+            previous, earlier = previous_harvest(manifest, h, policy) if marker else ({}, {})
             progress = Progress(f"harvest {source.kind}", 0, "files", stream, enabled=show_progress)
-            rows, errors = harvest_source(source, job.harvest, job.base_dir, store, progress)
+            rows, errors = harvest_source(source, job.harvest, job.base_dir, store, progress, previous)
+            errors = carry_attempts(errors, earlier)
             progress.close()
             ok = {r["uri"] for r in rows}
             table = table_from_rows(sorted(rows, key=lambda r: r["uri"]), PROVENANCE)
@@ -107,9 +112,10 @@ def harvest(job: JobSpec, manifest: Manifest, stream, show_progress: bool) -> tu
     return provenance, hashes, markers
 
 
-def plan_run(job: JobSpec, manifest: Manifest, stream, show_progress: bool = True) -> Plan:
+def plan_run(job: JobSpec, manifest: Manifest, stream, show_progress: bool = True,
+             policy: RetryPolicy = RetryPolicy()) -> Plan:
     """Harvest, then the units and stage hashes of this run; records them in OUT/job.json."""
-    provenance, harvest_hashes, markers = harvest(job, manifest, stream, show_progress)
+    provenance, harvest_hashes, markers = harvest(job, manifest, stream, show_progress, policy)
     assets = group_assets(provenance)
     ids = sorted(assets)
     size = job.run.unit_size

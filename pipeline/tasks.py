@@ -97,13 +97,22 @@ def clips_of_table(table) -> list:
 
 
 def captions_for_unit(captioner, clips_table, assets: dict[str, dict]) -> CaptionResult:
-    """Caption one unit's clips; a crash of the captioner fails every clip of the unit with one row each."""
+    """Caption one unit's clips; a clip row that cannot be read is that clip's error row, and a crash of the
+    captioner fails every clip of the unit with one row each."""
+    from schemas.sample import clip_from_row
+
     start = time.perf_counter()
-    clips = clips_of_table(clips_table)
+    clips, unreadable = [], []
+    for row in clips_table.to_pylist():
+        try:
+            clips.append(clip_from_row(row))
+        except Exception as exc:  # noqa: BLE001 - one bad row is that clip's failure
+            unreadable.append(error_row("caption", row["clip_id"], "bad-row", f"{row['clip_id']}: clip row cannot "
+                                        f"be read: {type(exc).__name__}: {exc}"[:500], source=row.get("asset_id", "")))
     try:
-        rows, errors = captioner(clips, assets)
+        rows, errors = captioner(clips, assets) if clips else ([], [])
     except Exception as exc:  # noqa: BLE001 - a model failure must not lose the unit's accounting
         rows = []
         errors = [error_row("caption", c.clip_id, type(exc).__name__, f"captioner failed on this unit: {exc}",
                             source=c.asset_id) for c in clips]
-    return CaptionResult(rows, errors, time.perf_counter() - start)
+    return CaptionResult(rows, unreadable + errors, time.perf_counter() - start)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from schemas.failures import is_transient
+
 PROVENANCE_VERSION = 1
 ASSETS_VERSION = 1
 CLIPS_VERSION = 1
 CAPTIONS_VERSION = 1
-ERRORS_VERSION = 1
+ERRORS_VERSION = 2  # 2: the transient column (schemas.failures)
 SHARDS_VERSION = 1
 
 SOURCE = pa.struct(
@@ -102,10 +104,11 @@ ERRORS = pa.schema(
         ("stage", pa.string()),  # harvest | evaluate | resample | caption | shard | ...
         ("unit_id", pa.string()),  # asset id, clip id or source uri - whatever the stage saw
         ("source", pa.string()),  # where the input came from (path, URL, uid)
-        ("attempt", pa.int32()),
+        ("attempt", pa.int32()),  # tries of this item so far, over every run (a rerun adds its own)
         ("status", pa.string()),  # failed (an error) | skipped (filtered, with a reason)
         ("error_type", pa.string()),  # exception class or filter name
         ("message", pa.string()),
+        ("transient", pa.bool_()),  # a failure a rerun retries (network, timeout, memory, ...: schemas.failures)
     ],
     metadata={"dymesh.table": "errors", "dymesh.version": str(ERRORS_VERSION)},
 )
@@ -141,8 +144,11 @@ def error_row(
     source: str = "",
     status: str = "failed",
     attempt: int = 1,
+    transient: bool | None = None,
 ) -> dict:
-    """One `errors` row. status is "failed" for errors, "skipped" for filter rejections."""
+    """One `errors` row. status is "failed" for errors, "skipped" for filter rejections. `transient`: the stage
+    says a retry may pass (else schemas.failures decides from the stage and kind; a skip is never transient)."""
+
     if status not in ("failed", "skipped"):
         raise ValueError(f"error_row status must be 'failed' or 'skipped', not {status!r}")
     return {
@@ -153,4 +159,5 @@ def error_row(
         "status": status,
         "error_type": error_type,
         "message": message,
+        "transient": status == "failed" and is_transient(stage, error_type, transient),
     }

@@ -8,6 +8,7 @@ so a resumed run can remove a killed run's leftovers) and are renamed over it; o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -82,8 +83,11 @@ def write_atomically(uri: str | Path, write: Callable, *, durable: bool) -> None
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # the error to report is the one being raised
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write(2) names no file: say which one (a full disk, say)
         raise
 
 

@@ -59,7 +59,7 @@ def test_stage_sections_become_the_stages_own_dataclasses():
         (job(run={"unit_size": 2.5}), "run.unit_size: expected int"),
         (job(run={"record_timings": "yes"}), "run.record_timings: expected bool"),
         (job(resample={"frames": [16, "x"]}), "resample.frames[1]: expected int"),
-        (job(resample={"vertices": 2}), "resample.vertices must be an integer >= 3"),
+        (job(resample={"vertices": 2}), "resample.vertices: 2 is out of range; it must be >= 3"),
         (job(caption={"filters": {"min_chars": "8"}}), "caption.filters.min_chars: expected int"),
         ({"name": "t", "sources": [{"kind": "ftp", "uri": "x"}]}, "sources[0]: kind: unknown source kind 'ftp'"),
         ({"name": "t", "sources": [{"kind": "local"}]}, "sources[0]: missing required key 'paths'"),

@@ -54,12 +54,20 @@ def print_summary(out: Path, summary: dict) -> None:
         for kind, n in stages.get(stage, {}).get("error_types", {}).items():
             failures.append((n, stage, kind))
     failed = sum(stages.get(s, {}).get("failed", 0) for s in STAGES)
+    transient = sum(stages.get(s, {}).get("transient", 0) for s in STAGES)
     if failures:
         print("error rows by type (stage/type: rows):")
         for n, stage, kind in sorted(failures, key=lambda f: (-f[0], f[1], f[2]))[:12]:
             print(f"  {stage}/{kind}: {n}")
+    if summary.get("top_errors"):
+        print("most frequent failures (rows  stage/type  message):")
+        for n, stage, kind, message in summary["top_errors"]:
+            print(f"  {n:>5}  {stage}/{kind}  {message[:160]}")
     print(f"{failed} item(s) failed, {sum(stages.get(s, {}).get('skipped', 0) for s in STAGES)} skipped; "
           f"every one is a row in {out}/errors/")
+    if transient:
+        print(f"{transient} of the failures are transient (network, time limit, memory, ...): re-running the same "
+              "command retries them; --retry-failed retries every failure")
     print(f"outputs in {out}/:")
     for name, path in summary["paths"].items():
         print(f"  {name:<9}{out}/{path}")

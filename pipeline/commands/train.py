@@ -29,10 +29,19 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from pipeline.config import load_training_job
+    from pipeline.lock import FolderLock
+    from stages.train.loop import run_folder
 
     config = load_training_job(args.job, steps=args.steps, name=args.name, storage_path=args.storage_path,
                                shards=args.shards, num_workers=args.num_workers)
+    with FolderLock(run_folder(config), "dymesh train", stream=sys.stderr):  # one training per run folder
+        return train(args, config)
+
+
+def train(args, config) -> int:
     if args.no_ray:
         from pipeline.launch import train_here
 

@@ -10,6 +10,7 @@ At most `workers` tasks are in flight, so a submitted task starts at once and it
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +52,24 @@ class AssetScheduler:
         wanted = run.memory_base_mb * MiB + run.memory_per_byte * self.plan.assets[asset_id].bytes
         return int(min(wanted, run.memory_max_mb * MiB, self.node_memory))
 
-    def submit(self, unit: str, asset_id: str, number: int = 1) -> None:
+    def submit(self, unit: str, asset_id: str, number: int = 1) -> AssetResult | None:
+        """Start one try of an asset; the failure row when it cannot even start (its stored bytes are gone, say)."""
         asset = self.plan.assets[asset_id]
-        data = (self.out / asset.blob).read_bytes()
-        ref = self.task.options(num_cpus=1, memory=self.memory_for(asset_id), max_retries=0).remote(
-            asset_id, data, asset.format, asset.source_text(), *self.config_refs)
+        source = asset.source_text()
+        try:
+            data = (self.out / asset.blob).read_bytes()
+        except OSError as exc:
+            return failed_asset(asset_id, "blob-unreadable", f"{source}: its stored bytes {asset.blob} cannot be "
+                                f"read ({exc.strerror or exc}); remove {self.out}/harvest to harvest again", source,
+                                number)
+        try:
+            ref = self.task.options(num_cpus=1, memory=self.memory_for(asset_id), max_retries=0).remote(
+                asset_id, data, asset.format, source, *self.config_refs)
+        except self.ray.exceptions.RayError as exc:  # the object store cannot take the bytes now, say
+            return failed_asset(asset_id, "worker-error", f"{source}: cannot start its task: "
+                                f"{' '.join(str(exc).split())[:300]}", source, number)
         self.running[ref] = Attempt(unit, asset_id, time.monotonic(), number)
+        return None
 
     def outcome(self, ref, attempt: Attempt) -> AssetResult | None:
         """The task's result, or the failure row of why it has none; None when the asset is retried instead.
@@ -67,8 +80,7 @@ class AssetScheduler:
             return self.ray.get(ref)
         except (exceptions.WorkerCrashedError, exceptions.ObjectLostError, exceptions.NodeDiedError) as exc:
             if attempt.number <= self.job.run.max_retries:
-                self.submit(attempt.unit, attempt.asset_id, attempt.number + 1)
-                return None
+                return self.submit(attempt.unit, attempt.asset_id, attempt.number + 1)
             message = f"{source}: worker died {attempt.number} times ({type(exc).__name__})"
             return failed_asset(attempt.asset_id, "worker-crashed", message, source, attempt.number)
         except exceptions.OutOfMemoryError:
@@ -84,16 +96,19 @@ class AssetScheduler:
         message = f"{source}: evaluate+resample ran over run.item_timeout_s={limit:g}s and was killed"
         return failed_asset(attempt.asset_id, "timeout", message, source, attempt.number)
 
-    def run(self, units: list[str], finish: Callable[[str, str, AssetResult], None],
+    def run(self, items: list[tuple[str, str]], finish: Callable[[str, str, AssetResult], None],
             check: Callable[[], None] = lambda: None) -> None:
-        """Run every asset of `units`; `check()` is called each second (it raises to stop the run)."""
+        """Run every (unit, asset id) of `items`; `check()` is called each second (it raises to stop the run)."""
         run = self.job.run
-        queue = [(u, a) for u in units for a in self.plan.units[u]]
+        queue = deque(items)
         last_progress = time.monotonic()
         while queue or self.running:
             check()
             while queue and len(self.running) < self.workers:
-                self.submit(*queue.pop(0))
+                unit, asset_id = queue.popleft()
+                failed = self.submit(unit, asset_id)
+                if failed is not None:
+                    finish(unit, asset_id, failed)
             refs = list(self.running)
             ready, _ = self.ray.wait(refs, num_returns=1, timeout=1.0)
             ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0) if ready else (ready, None)

@@ -1,8 +1,8 @@
 """The caption stage on Ray Data, beside evaluation: one dataset over every pending caption unit, in unit order.
 
 `map_batches` with an actor pool of `CaptionUnits` (the model loads once per actor; Ray Data restarts an actor
-that dies mid-task); each call waits until its unit's clips are committed (polling the driver-side
-`PartitionReader`), then captions them. A background thread streams the results back with `iter_rows` and hands
+that dies mid-task); each call waits until the driver says its unit's clips are committed (polling the driver-side
+`PartitionReader`), then captions those of them that have no caption kept from an earlier run. A background thread streams the results back with `iter_rows` and hands
 each unit's CaptionResult to `commit(unit, result)` as it arrives, while the main thread keeps dispatching
 evaluate tasks. A failure on either side stops the other: an evaluation error sets the reader's stop flag (waiting
 actors return at once, nothing is committed for them); a caption error is kept in `error` for the main thread.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline.config import JobSpec
 from pipeline.errors import CaptionWorkerError, StalledError
@@ -32,12 +33,13 @@ POLL_S = 0.05  # how often a waiting caption actor asks whether its unit's clips
 
 @dataclass(frozen=True)
 class CaptionUnit:
-    """One unit for the caption actors: where its clips are, its marker, and its assets' names and tags."""
+    """One unit for the caption actors: where its clips are, its assets' names and tags, and the clips whose
+    captions an earlier run committed (kept, not captioned again)."""
 
     unit: str
     clips: str  # path of the unit's clips partition
-    marker: str  # path of its resample marker (exists once the clips are committed)
     assets: dict[str, dict]  # asset id -> {"name", "tags"}
+    done: tuple[str, ...] = ()
 
 
 def object_column(values: list) -> np.ndarray:
@@ -49,17 +51,21 @@ def object_column(values: list) -> np.ndarray:
 
 class PartitionReader:
     """Ray actor on the driver's node: reads the job folder's Parquet partitions for workers on other nodes and
-    tells them whether a unit is committed yet (or the run is stopping)."""
+    tells them whether a unit's clips are committed yet (the driver says so) or the run is stopping."""
 
-    def __init__(self):
+    def __init__(self, ready: list[str]):
         self.stopped = False
+        self.units = set(ready)
 
     def read(self, path: str):
         return read_table(Path(path))
 
-    def state(self, marker: str) -> str:
-        """STOPPED, "ready" (the unit's resample marker exists) or "waiting"."""
-        return STOPPED if self.stopped else "ready" if Path(marker).is_file() else "waiting"
+    def ready(self, unit: str) -> None:
+        self.units.add(unit)
+
+    def state(self, unit: str) -> str:
+        """STOPPED, "ready" (the unit's clips are committed) or "waiting"."""
+        return STOPPED if self.stopped else "ready" if unit in self.units else "waiting"
 
     def stop(self) -> None:
         self.stopped = True
@@ -80,28 +86,35 @@ class CaptionUnits:
 
         from pipeline.tasks import captions_for_unit
 
+        import pyarrow.compute as pc
+
         units, results = [], []
         for item in batch["item"]:
             units.append(item.unit)
-            while (state := ray.get(self.reader.state.remote(item.marker))) == "waiting":
+            while (state := ray.get(self.reader.state.remote(item.unit))) == "waiting":
                 time.sleep(POLL_S)  # the unit's clips are still being evaluated
             if state == STOPPED:
                 results.append(STOPPED)
                 continue
             table = ray.get(self.reader.read.remote(item.clips))
-            results.append(captions_for_unit(self.captioner, table, item.assets))
+            if item.done:
+                table = table.filter(pc.invert(pc.is_in(table.column("clip_id"), value_set=pa.array(item.done))))
+            results.append(captions_for_unit(self.captioner, table, item.assets) if table.num_rows
+                           else CaptionResult([], []))
         return {"unit": np.array(units), "result": object_column(results)}
 
 
 class CaptionStream:
     """The caption dataset and the thread that commits its units (see the module docstring)."""
 
-    def __init__(self, job: JobSpec, plan: Plan, manifest: Manifest, units: list[str], clips_pending: bool,
-                 commit: Callable[[str, CaptionResult], int], lock: threading.Lock, stream, show_progress: bool):
-        self.job, self.plan, self.manifest, self.units = job, plan, manifest, units
+    def __init__(self, job: JobSpec, plan: Plan, manifest: Manifest, units: list[str], clips_pending: list[str],
+                 done: dict[str, set[str]], commit: Callable[[str, CaptionResult], int], lock: threading.Lock,
+                 stream, show_progress: bool):
+        self.job, self.plan, self.manifest, self.units, self.done = job, plan, manifest, units, done
         self.commit, self.lock = commit, lock  # commit(unit, result) -> captions written; called under the lock
         self.stream, self.show_progress = stream, show_progress
-        self.clips_pending = clips_pending  # evaluate+resample runs beside the dataset
+        self.clips_pending = bool(clips_pending)  # evaluate+resample runs beside the dataset
+        self.ready_units = set(units) - set(clips_pending)  # units whose clips are committed
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self.reader = None
@@ -111,9 +124,16 @@ class CaptionStream:
     def items(self) -> list[dict]:
         h, m = self.plan.hashes, self.manifest
         return [{"item": CaptionUnit(
-            u, str(m.partition("clips", h.resample, u).resolve()), str(m.marker("resample", h.resample, u).resolve()),
+            u, str(m.partition("clips", h.resample, u).resolve()),
             {a: {"name": self.plan.assets[a].name, "tags": self.plan.assets[a].tags} for a in self.plan.units[u]},
+            tuple(sorted(self.done.get(u, ()))),
         )} for u in self.units]
+
+    def ready(self, unit: str) -> None:
+        """The driver committed `unit`'s clips (called under the runner's lock)."""
+        self.ready_units.add(unit)
+        if self.reader is not None:
+            self.reader.ready.remote(unit)
 
     def start(self) -> None:
         """Build the dataset and start consuming it in a thread."""
@@ -143,7 +163,9 @@ class CaptionStream:
         pool = max(1, min(run.caption_actors, len(self.units)))
         # only the driver's machine needs --out: the actors fetch each unit's clips through this reader
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        self.reader = ray.remote(PartitionReader).options(num_cpus=0, scheduling_strategy=here).remote()
+        with self.lock:  # no unit made ready between reading the set and the reader taking it
+            self.reader = ray.remote(PartitionReader).options(num_cpus=0, scheduling_strategy=here).remote(
+                sorted(self.ready_units))
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             CaptionUnits, fn_constructor_args=(self.job.caption, self.reader), batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=run.caption_num_cpus,

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from schemas.tables import error_row
 from stages.harvest.blob_store import BlobStore, content_id
-from stages.harvest.item import FetchError, Item
+from stages.harvest.item import FetchError, Item, TransientError
 from stages.harvest.pack import name_and_tags
 
 __all__ = ["BlobStore", "content_id", "harvest_source", "list_source", "FetchError", "Item"]
@@ -37,10 +37,14 @@ def _fetch(item: Item):
         return FetchError(type(exc).__name__, f"{item.uri}: {exc}")
 
 
-def harvest_source(source, config, base_dir: str, store: BlobStore, progress=None) -> tuple[list[dict], list[dict]]:
-    """Fetch every item of one source into `store`; returns (provenance rows, error rows), both sorted by uri."""
+def harvest_source(source, config, base_dir: str, store: BlobStore, progress=None,
+                   previous: dict[str, tuple[list[dict], list[dict]]] | None = None) -> tuple[list[dict], list[dict]]:
+    """Fetch every item of one source into `store`; returns (provenance rows, error rows), both sorted by uri.
+    `previous`: uri -> (rows, error rows) an earlier run gave for it, kept as they are instead of fetching again."""
     items, problems = list_source(source, config, base_dir)
     errors = [error_row("harvest", uri, kind, message, source=uri) for uri, kind, message in problems]
+    kept = [previous[item.uri] for item in items if item.uri in (previous or {})]
+    items = [item for item in items if item.uri not in (previous or {})]
     if progress is not None:
         progress.total = len(items)
     rows = []
@@ -50,7 +54,7 @@ def harvest_source(source, config, base_dir: str, store: BlobStore, progress=Non
                 progress.update(1)
             if isinstance(result, FetchError):
                 errors.append(error_row("harvest", item.uri, result.kind, str(result), source=item.uri,
-                                        attempt=result.attempts))
+                                        attempt=result.attempts, transient=isinstance(result, TransientError)))
                 continue
             data, fmt = result
             if not data:
@@ -62,4 +66,6 @@ def harvest_source(source, config, base_dir: str, store: BlobStore, progress=Non
             rows.append({"asset_id": asset_id, "kind": item.kind, "uri": item.uri, "name": item.name or name,
                          "license": item.license, "attribution": item.attribution, "tags": tags,
                          "bytes": len(data), "format": fmt, "blob": blob})
-    return rows, sorted(errors, key=lambda e: e["unit_id"])
+    rows += [row for old_rows, _ in kept for row in old_rows]
+    errors += [row for _, old_errors in kept for row in old_errors]
+    return sorted(rows, key=lambda r: r["uri"]), sorted(errors, key=lambda e: e["unit_id"])

@@ -36,7 +36,8 @@ class Item:
 
 
 def with_retries(action: Callable[[], T], retries: int, backoff_s: float) -> T:
-    """Run `action`, retrying TransientError up to `retries` times with doubling back-off."""
+    """Run `action`, retrying TransientError up to `retries` times with doubling back-off; still failing, it
+    raises a TransientError (the failure stays one a later run may retry)."""
     attempt = 0
     while True:
         attempt += 1
@@ -44,7 +45,7 @@ def with_retries(action: Callable[[], T], retries: int, backoff_s: float) -> T:
             return action()
         except TransientError as exc:
             if attempt > retries:
-                raise FetchError(exc.kind, f"{exc} (gave up after {attempt} attempts)", attempt) from None
+                raise TransientError(exc.kind, f"{exc} (gave up after {attempt} attempts)", attempt) from None
             time.sleep(backoff_s * 2 ** (attempt - 1))
 
 

@@ -1,0 +1,76 @@
+"""Ray's own messages stay out of the terminal of a dataset run: they go to a file in Ray's session log folder.
+
+Ray's C++ core worker writes to this process's stderr (`[... E core_worker.cc ...]` lines) and its Python loggers
+print warnings (the token-authentication banner, say). While a run's Ray session is up, file descriptor 2 points at
+`<ray session>/logs/dymesh-driver-<pid>.err` and the `ray` loggers write there too; Python's `sys.stderr` (progress
+lines, warnings, error messages) is a copy of the terminal's descriptor, so the user still sees everything DyMesh
+says. `dymesh run --verbose` leaves Ray's output on the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+class RayOutputToLog:
+    """Start before ray.init, `settle()` once Ray is up (moves the file into its session folder), `stop()` last."""
+
+    def __init__(self):
+        self.path: Path | None = None
+        self.saved_fd: int | None = None
+        self.saved_stderr = None
+        self.handler: logging.Handler | None = None
+        self.handlers: list[logging.Handler] = []  # the `ray` logger's own, put back by stop()
+        self.propagate = True
+        self.last_resort: logging.Handler | None = None
+
+    def start(self) -> RayOutputToLog:
+        sys.stderr.flush()
+        fd, name = tempfile.mkstemp(prefix=f"dymesh-driver-{os.getpid()}-", suffix=".err")
+        os.close(fd)
+        fd = os.open(name, os.O_WRONLY | os.O_APPEND)  # appends, like the logging handler's own descriptor
+        self.path = Path(name)
+        self.saved_fd = os.dup(2)
+        os.dup2(fd, 2)
+        os.close(fd)
+        self.saved_stderr = sys.stderr
+        sys.stderr = open(os.dup(self.saved_fd), "w", buffering=1, encoding=getattr(self.saved_stderr, "encoding",
+                          None) or "utf-8", errors="backslashreplace")
+        self.handler = logging.FileHandler(self.path)
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        ray_logger = logging.getLogger("ray")  # Ray's own handler writes to sys.stderr as it is at emit time
+        self.handlers, self.propagate = ray_logger.handlers[:], ray_logger.propagate
+        ray_logger.handlers = [self.handler]
+        ray_logger.propagate = False
+        # ray.init reconfigures its loggers, leaving some without handlers: Python's last resort then prints them
+        self.last_resort, logging.lastResort = logging.lastResort, self.handler
+        return self
+
+    def settle(self, ray) -> None:
+        """Move the file into the Ray session's log folder (where Ray keeps its other logs), if there is one here."""
+        with contextlib.suppress(Exception):  # no local session folder (a remote cluster): the file stays in /tmp
+            logs = Path(ray._private.worker._global_node.get_logs_dir_path())
+            target = logs / f"dymesh-driver-{os.getpid()}.err"
+            os.replace(self.path, target)
+            self.handler.close()
+            self.handler.baseFilename = str(target)
+            self.path = target
+
+    def stop(self) -> None:
+        if self.saved_fd is None:
+            return
+        sys.stderr.flush()
+        os.dup2(self.saved_fd, 2)
+        os.close(self.saved_fd)
+        self.saved_fd = None
+        terminal, sys.stderr = sys.stderr, self.saved_stderr
+        terminal.close()
+        ray_logger = logging.getLogger("ray")
+        ray_logger.handlers, ray_logger.propagate = self.handlers, self.propagate
+        logging.lastResort = self.last_resort
+        self.handler.close()
