@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pipeline.commit import UnitOutcome, commit
 from pipeline.config import JobSpec, as_plain, config_hash
-from pipeline.manifest import Manifest, read_table, table_from_rows, write_if_changed
+from pipeline.manifest import Manifest, checked_table, read_table, write_if_changed
 from pipeline.progress import Progress
 from pipeline.retry import RetryPolicy, carry_attempts, previous_harvest
 from schemas.job_record import JobRecord, StageHashes, job_record_bytes
@@ -102,8 +102,9 @@ def harvest(job: JobSpec, manifest: Manifest, stream, show_progress: bool,
             rows, errors = harvest_source(source, job.harvest, job.base_dir, store, progress, previous)
             errors = carry_attempts(errors, earlier)
             progress.close()
-            ok = {r["uri"] for r in rows}
-            table = table_from_rows(sorted(rows, key=lambda r: r["uri"]), PROVENANCE)
+            table, bad = checked_table(sorted(rows, key=lambda r: r["uri"]), PROVENANCE, "harvest", key="uri")
+            errors += bad  # a row that cannot be stored is that input's failure
+            ok = {r["uri"] for r in rows} - {e["unit_id"] for e in bad}
             commit(manifest, "harvest", h, "source", UnitOutcome(
                 seen=sorted(ok | {e["unit_id"] for e in errors}), ok=ok, errors=errors, outputs={path: table},
                 counts={"source": index, "kind": source.kind}))

@@ -51,6 +51,7 @@ class Runner:
         self.stage_seconds: Counter = Counter()
         self.phase_seconds: Counter = Counter()
         self.lock = threading.Lock()  # commits, counters and progress lines of the evaluate and caption threads
+        self.asset_tasks = 0  # evaluate+resample tasks this run started (assets read back from a commit: none)
 
     @property
     def stream(self):
@@ -106,7 +107,7 @@ class Runner:
             errors_by_item={a: results[a].evaluate_errors for a in ids}, sources=sources,
             outputs={m.partition("assets", h.evaluate, unit): assets},
             counts={"outputs": digest(evaluated), "config": self.config_key()}))
-        tables = [results[a].clips.select(CLIPS.names).cast(CLIPS) for a in evaluated if results[a].clips is not None]
+        tables = [table for a in evaluated if (table := clips_of(results[a])) is not None]
         clips = pa.concat_tables(tables).combine_chunks() if tables else CLIPS.empty_table()
         clips = clips.sort_by("clip_id")
         made = list(zip(clips.column("clip_id").to_pylist(), clips.column("content_hash").to_pylist()))
@@ -253,6 +254,7 @@ class Runner:
         reserved = run.caption_actors * run.caption_num_cpus if captions else 0.0
         kept = keep_assets(self.manifest, plan, self.job, clip_units, self.policy, self.config_key())
         todo = [(u, a) for u in clip_units for a in plan.units[u] if a not in kept.results]
+        self.asset_tasks += len(todo)
         scheduler = AssetScheduler(ray, self.job, plan, self.out, reserved)
         units = ClipUnits(self, plan, clip_units, kept, len(todo), captions)
         try:
@@ -263,6 +265,23 @@ class Runner:
 
     def summary(self, plan: Plan) -> dict:
         return job_summary(self.manifest, plan.hashes, plan.harvest_counts)
+
+
+def clips_of(result: AssetResult):
+    """An asset's clips as a CLIPS table; a table that does not fit becomes that asset's error row instead."""
+    import pyarrow as pa
+
+    from schemas.tables import CLIPS, error_row
+
+    if result.clips is None:
+        return None
+    try:
+        return result.clips.select(CLIPS.names).cast(CLIPS)
+    except (pa.ArrowException, KeyError, ValueError, TypeError) as exc:
+        result.resample_errors.append(error_row("resample", result.asset_id, "bad-row", f"{result.asset_id}: its "
+                                                f"clips cannot be stored: {' '.join(str(exc).split())[:300]}"))
+        result.clips = None
+        return None
 
 
 class ClipUnits:

@@ -242,7 +242,7 @@ def write_shards(
                 split = assign_split(clip.asset_id, config)
                 try:
                     members = sample_members(clip, captions.get(clip.clip_id, []), assets.get(clip.asset_id), config.dtype, config.caption_backends, split)
-                except (TypeError, ValueError) as exc:  # metadata that cannot be stored as JSON, say
+                except Exception as exc:  # noqa: BLE001 - one sample that cannot be encoded is that clip's error row
                     errors.append(error_row(STAGE, clip.clip_id, type(exc).__name__, f"clip {clip.clip_id}: cannot encode: {exc}"))
                     continue
                 pieces, size = tar_pieces(members)
