@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pipeline.manifest import printable
 from schemas.failures import row_is_transient
 from schemas.tables import error_row
 
@@ -55,23 +56,46 @@ def account(stage: str, seen: list[str], ok: set[str], errors_by_item: dict[str,
         "transient": counts["transient"],
         "error_types": dict(sorted(Counter(r["error_type"] for r in rows).items())),
         "error_rows": len(rows),
+        "messages": ranked(Counter((r["error_type"], general_message(r)) for r in rows if r["status"] == "failed")),
     }, extra
+
+
+MESSAGES_KEPT = 20  # distinct failure messages a marker (and a merged summary) keeps, most frequent first
+
+
+def general_message(row: dict) -> str:
+    """An error message with its item (source, id) taken out, so that one cause of many items counts once."""
+    message = row.get("message") or ""
+    for name in sorted({row.get("source") or "", row.get("unit_id") or ""}, key=len, reverse=True):
+        if len(name) > 2:
+            message = message.replace(name, "<item>")
+    return printable(" ".join(message.split())[:500])
+
+
+def ranked(counts: Counter) -> list[list]:
+    """[[rows, error type, message]] of the most frequent failure messages."""
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MESSAGES_KEPT]
+    return [[n, kind, message] for (kind, message), n in top]
 
 
 def merge(counts: list[dict]) -> dict:
     """Sum the counts of several units of one stage."""
     total = Counter()
     types = Counter()
+    messages = Counter()
     for c in counts:
         for key, value in c.items():
             if key == "error_types":
                 types.update(value)
+            elif key == "messages":
+                messages.update({(kind, message): n for n, kind, message in value})
             elif isinstance(value, (int, float)):
                 total[key] += value
     merged = {k: total[k] for k in sorted(total)}
     for key in ("seen", "ok", "skipped", "failed", "transient"):
         merged.setdefault(key, 0)
     merged["error_types"] = dict(sorted(types.items()))
+    merged["messages"] = ranked(messages)
     return merged
 
 

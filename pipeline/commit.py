@@ -9,13 +9,12 @@ Each item the stage saw is classified in one place, pipeline.accounting.account 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.accounting import account, by_unit
-from pipeline.manifest import Manifest, table_from_rows
+from pipeline.manifest import Manifest, printable, table_from_rows
 from schemas.failures import row_is_transient
 from schemas.tables import ERRORS
 from stages.storage import write_table_atomically
@@ -34,14 +33,10 @@ class UnitOutcome:
     sources: dict[str, str] = field(default_factory=dict)  # item -> where it came from, for "no-output" rows
 
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def error_record(row: dict) -> dict:
     """An error row as stored: its transient flag filled in (schemas.failures), control characters in its text
     (from file names, say) escaped so that printing it never drives a terminal."""
-    text = {key: CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", row[key])
-            for key in ("unit_id", "source", "message") if isinstance(row.get(key), str)}
+    text = {key: printable(row[key]) for key in ("unit_id", "source", "message") if isinstance(row.get(key), str)}
     return {**row, **text, "transient": row_is_transient(row)}
 
 

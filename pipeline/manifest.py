@@ -15,6 +15,7 @@ Layout (OUT/):
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -53,6 +54,14 @@ def escaped(text: str) -> str:
             return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         except UnicodeEncodeError:
             return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` escaped for a table and a terminal: invalid UTF-8 and control characters as backslash escapes."""
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", escaped(text))
 
 
 def storable(value):

@@ -93,13 +93,19 @@ class CommittedUnit:
     clips: object  # pyarrow Table (CLIPS)
 
 
+def by_asset(rows: list[dict]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(asset_of(row), []).append(row)
+    return grouped
+
+
 def read_unit(manifest: Manifest, evaluate_hash: str, resample_hash: str, unit: str) -> CommittedUnit:
     assets = read_table(manifest.partition("assets", evaluate_hash, unit)).to_pylist()
-    group = lambda rows, owner: {k: [r for r in rows if owner(r) == k] for k in {owner(r) for r in rows}}  # noqa: E731
     return CommittedUnit(
         {row["asset_id"]: row for row in assets},
-        group(read_table(manifest.errors("evaluate", evaluate_hash, unit)).to_pylist(), asset_of),
-        group(read_table(manifest.errors("resample", resample_hash, unit)).to_pylist(), asset_of),
+        by_asset(read_table(manifest.errors("evaluate", evaluate_hash, unit)).to_pylist()),
+        by_asset(read_table(manifest.errors("resample", resample_hash, unit)).to_pylist()),
         read_table(manifest.partition("clips", resample_hash, unit)))
 
 
@@ -123,10 +129,10 @@ def keep_assets(manifest: Manifest, plan, job, units: list[str], policy: RetryPo
     partitions, then those of other evaluate hashes made with the same evaluate+resample config."""
     from pipeline.config import config_hash
 
-    wanted = {a for u in units for a in plan.units[u]}
+    missing = {a for u in units for a in plan.units[u]}  # assets not yet found (kept, or known to be retried)
     kept = KeptAssets()
-    sources = [(plan.hashes.evaluate, plan.hashes.resample, [u for u in units if u in set(
-        committed_units(manifest, plan.hashes.evaluate, plan.hashes.resample))])]
+    committed = set(committed_units(manifest, plan.hashes.evaluate, plan.hashes.resample))
+    sources = [(plan.hashes.evaluate, plan.hashes.resample, [u for u in units if u in committed])]
     for folder in sorted((manifest.out / "markers" / "evaluate").glob("*")):
         if folder.name == plan.hashes.evaluate or not folder.is_dir():
             continue
@@ -136,26 +142,27 @@ def keep_assets(manifest: Manifest, plan, job, units: list[str], policy: RetryPo
             sources.append((folder.name, resample_hash, committed_units(manifest, folder.name, resample_hash)))
     for evaluate_hash, resample_hash, found in sources:
         for unit in found:
-            if not wanted - set(kept.results) - set(kept.earlier):
+            if not missing:
                 return kept
             ids = read_table(manifest.partition("assets", evaluate_hash, unit), columns=["asset_id"])
-            if not wanted.intersection(ids.column("asset_id").to_pylist()):
-                continue
-            take(read_unit(manifest, evaluate_hash, resample_hash, unit), wanted, plan, policy, kept)
+            if missing.intersection(ids.column("asset_id").to_pylist()):
+                take(read_unit(manifest, evaluate_hash, resample_hash, unit), missing, plan, policy, kept)
     return kept
 
 
-def take(unit: CommittedUnit, wanted: set[str], plan, policy: RetryPolicy, kept: KeptAssets) -> None:
-    """Move the wanted assets of one committed unit into `kept` (results, or earlier tries when retried)."""
+def take(unit: CommittedUnit, missing: set[str], plan, policy: RetryPolicy, kept: KeptAssets) -> None:
+    """Move the missing assets of one committed unit into `kept`: their results, or their tries so far when they
+    are retried (found either way: removed from `missing`)."""
     from pipeline.tasks import AssetResult, AssetStats
 
     for asset_id, row in unit.stats.items():
-        if asset_id not in wanted or asset_id in kept.results:
+        if asset_id not in missing:
             continue
         rows = unit.evaluate_errors.get(asset_id, []) + unit.resample_errors.get(asset_id, [])
         retried = [r["attempt"] for r in rows if policy.retries(r)]
         if retried:
-            kept.earlier[asset_id] = max(kept.earlier.get(asset_id, 0), *retried)
+            kept.earlier[asset_id] = max(retried)
+            missing.discard(asset_id)
             continue
         if any(r["source"] != plan.assets[asset_id].source_text() for r in rows):
             continue  # its provenance changed since: the messages would differ, so it runs again
@@ -168,7 +175,7 @@ def take(unit: CommittedUnit, wanted: set[str], plan, policy: RetryPolicy, kept:
         stats = AssetStats(*(row[name] for name in ("animations", "vertices", "faces")))
         kept.results[asset_id] = AssetResult(asset_id, stats, evaluate_errors, unit.resample_errors.get(asset_id, []),
                                              clips)
-        kept.earlier.pop(asset_id, None)
+        missing.discard(asset_id)
 
 
 # ---- captions --------------------------------------------------------------------------------------------------------

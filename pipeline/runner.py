@@ -27,7 +27,8 @@ from pipeline.lock import FolderLock
 from pipeline.manifest import Manifest, checked_table, read_table, table_from_rows
 from pipeline.plan import Plan, asset_row, plan_run
 from pipeline.progress import Progress
-from pipeline.retry import KeptAssets, KeptCaptions, RetryPolicy, asset_of, carry_attempts, consistent, digest
+from pipeline.retry import (KeptAssets, KeptCaptions, RetryPolicy, asset_of, carry_attempts, consistent, digest,
+                            keep_assets, keep_captions)
 from pipeline.summary import job_summary
 from pipeline.tasks import AssetResult, CaptionResult
 
@@ -217,8 +218,6 @@ class Runner:
         """Caption the pending caption units (Ray Data, background thread) while evaluate+resample tasks run."""
         from pipeline.executor.captions import CaptionStream
 
-        from pipeline.retry import keep_captions
-
         captions = None
         if todo["caption"]:
             self.kept_captions = {u: keep_captions(self.manifest, plan.hashes.caption, u, self.policy)
@@ -249,8 +248,6 @@ class Runner:
         run = self.job.run
         # by default leave the caption actors' CPUs free: a submitted task then starts at once (its item timeout
         # counts from submission) and the actors are never starved of CPUs by evaluate tasks
-        from pipeline.retry import keep_assets
-
         reserved = run.caption_actors * run.caption_num_cpus if captions else 0.0
         kept = keep_assets(self.manifest, plan, self.job, clip_units, self.policy, self.config_key())
         todo = [(u, a) for u in clip_units for a in plan.units[u] if a not in kept.results]

@@ -3,8 +3,6 @@ error messages, and the verdict of a run (what makes it a failure: a whole sourc
 
 from __future__ import annotations
 
-from collections import Counter
-
 from pipeline.accounting import merge
 from pipeline.config import STAGES
 from pipeline.manifest import Manifest
@@ -20,7 +18,7 @@ def job_summary(manifest: Manifest, hashes: StageHashes, harvest_counts: list[di
     return {
         "stages": stages,
         "sources": [dict(c or {}) for c in harvest_counts],
-        "top_errors": [list(t) for t in top_errors(manifest, hashes)],
+        "top_errors": [list(t) for t in top_errors(stages)],
         "paths": {
             "assets": f"assets/{hashes.evaluate}", "clips": f"clips/{hashes.resample}",
             "captions": f"captions/{hashes.caption}", "shards": f"shards/{hashes.shard}", "errors": "errors",
@@ -28,34 +26,11 @@ def job_summary(manifest: Manifest, hashes: StageHashes, harvest_counts: list[di
     }
 
 
-def error_folders(hashes: StageHashes) -> list[tuple[str, str]]:
-    """(stage, hash) of every current errors folder."""
-    return [("harvest", h) for h in hashes.harvest] + [(s, hashes.of(s)) for s in STAGES[1:]]
-
-
-def general_message(row: dict) -> str:
-    """An error message with its item (source, id) taken out, so that one cause of many items counts as one."""
-    message = row["message"] or ""
-    for name in sorted({row.get("source") or "", row.get("unit_id") or ""}, key=len, reverse=True):
-        if len(name) > 2:
-            message = message.replace(name, "<item>")
-    return " ".join(message.split())
-
-
-def top_errors(manifest: Manifest, hashes: StageHashes, limit: int = 5, stage_hashes=None) -> list[tuple]:
-    """The most frequent failure messages of the current partitions: [(rows, stage, error type, message)]."""
-    import pyarrow.parquet as pq
-
-    counts: Counter = Counter()
-    for stage, h in stage_hashes or error_folders(hashes):
-        folder = manifest.out / "errors" / stage / h
-        for path in sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []:
-            columns = ["unit_id", "source", "status", "error_type", "message"]
-            for row in pq.read_table(path, columns=columns).to_pylist():
-                if row["status"] == "failed":
-                    counts[(stage, row["error_type"], general_message(row))] += 1
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return [(n, stage, kind, message) for (stage, kind, message), n in ranked]
+def top_errors(stages: dict, limit: int = 5) -> list[tuple]:
+    """The most frequent failure messages over every stage: [(rows, stage, error type, message)]."""
+    found = [(n, stage, kind, message) for stage, counts in stages.items() for n, kind, message in
+             counts.get("messages", [])]
+    return sorted(found, key=lambda t: (-t[0], t[1], t[2], t[3]))[:limit]
 
 
 def source_text(source) -> str:
@@ -66,7 +41,7 @@ def source_text(source) -> str:
     return f"{source.kind}{' ' + str(where) if where else ''}"
 
 
-def failures(manifest: Manifest, hashes: StageHashes, summary: dict, sources: list) -> list[str]:
+def failures(summary: dict, sources: list) -> list[str]:
     """Why a finished run is a failure (exit code 1): each source that gave nothing, and a job with no clips."""
     problems = []
     for index, (source, counts) in enumerate(zip(sources, summary.get("sources", []))):
@@ -76,8 +51,8 @@ def failures(manifest: Manifest, hashes: StageHashes, summary: dict, sources: li
         if not counts.get("seen"):
             problems.append(f"{what} gave no inputs (no .glb/.gltf found, or none passed its filters)")
             continue
-        top = top_errors(manifest, hashes, limit=1, stage_hashes=[("harvest", hashes.harvest[index])])
-        cause = f": {top[0][3][:300]} ({top[0][2]})" if top else ""
+        top = counts.get("messages") or []
+        cause = f": {top[0][2][:300]} ({top[0][1]})" if top else ""
         retry = " (transient: re-run to retry)" if counts.get("transient") else ""
         problems.append(f"{what} failed: none of its {counts['seen']} input(s) could be harvested{cause}{retry}")
     if not problems and summary["stages"]["resample"].get("clips", 0) == 0:

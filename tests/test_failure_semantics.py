@@ -44,6 +44,7 @@ def test_each_failure_is_classified_in_one_table():
                  for kind in ("malformed", "unsupported", "limit", "unsafe", "bad-data", "outside-root", "KeyError")}
     assert not any(permanent.values()), permanent
     assert error_row("harvest", "p", "not-found", "m")["transient"]  # a missing source folder may come back
+    assert error_row("harvest", "objaverse", "objaverse-metadata", "offline")["transient"]
     assert not error_row("evaluate", "p", "not-found", "m")["transient"]
     assert error_row("harvest", "u", "http", "503", transient=True)["transient"]  # the stage says so
     assert not error_row("harvest", "u", "http", "404")["transient"]
@@ -80,6 +81,8 @@ def test_odd_text_and_bad_rows_are_stored_not_fatal(tmp_path):
     commit(manifest, "harvest", "h", "source", UnitOutcome(seen=[name], ok=set(), errors=[row]))
     [stored] = pq.read_table(manifest.errors("harvest", "h", "source")).to_pylist()
     assert stored["unit_id"] == "bad\\xffname\\x1b[2J.glb" and stored["message"].endswith(": \\x80 broken")
+    marker = manifest.read_marker("harvest", "h", "source")  # the summary's most frequent messages: escaped too
+    assert marker["messages"] == [[1, "malformed", "<item>: \\x80 broken"]]
     good = {"clip_id": "c1", "content_hash": "h", "caption_index": 0, "text": "t", "backend": "motion",
             "model": "m", "revision": "1", "prompt_hash": "p", "cpu_stand_in": True, "seconds": 0.0}
     table, bad = checked_table([good, {**good, "clip_id": "c2", "caption_index": "zero"}], CAPTIONS, "caption",

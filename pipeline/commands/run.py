@@ -35,10 +35,8 @@ def run(args) -> int:
     from pipeline.commands.status import print_summary
     from pipeline.config import load_job
     from pipeline.errors import CaptionWorkerError, StalledError
-    from pipeline.manifest import Manifest
     from pipeline.runner import Runner
     from pipeline.summary import failures
-    from schemas.job_record import parse_job_record
 
     job = load_job(args.job)
     if args.out and "://" in args.out:
@@ -56,9 +54,7 @@ def run(args) -> int:
         print(f"dymesh run: caption stage failed: {exc}", file=sys.stderr)
         return 1
     print_summary(out, summary)
-    manifest = Manifest(out)
-    hashes = parse_job_record(manifest.job_file().read_bytes()).hashes
-    problems = failures(manifest, hashes, summary, job.sources)
+    problems = failures(summary, job.sources)
     for problem in problems:
         print(f"dymesh run: failed: {problem}", file=sys.stderr)
     return 1 if problems else 0

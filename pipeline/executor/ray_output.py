@@ -68,8 +68,7 @@ class RayOutputToLog:
         os.dup2(self.saved_fd, 2)
         os.close(self.saved_fd)
         self.saved_fd = None
-        terminal, sys.stderr = sys.stderr, self.saved_stderr
-        terminal.close()
+        sys.stderr = self.saved_stderr  # the copy stays open: a progress line of a stopping thread may still come
         ray_logger = logging.getLogger("ray")
         ray_logger.handlers, ray_logger.propagate = self.handlers, self.propagate
         logging.lastResort = self.last_resort
