@@ -66,8 +66,8 @@ def print_summary(out: Path, summary: dict) -> None:
     print(f"{failed} item(s) failed, {sum(stages.get(s, {}).get('skipped', 0) for s in STAGES)} skipped; "
           f"every one is a row in {out}/errors/")
     if transient:
-        print(f"{transient} of the failures are transient (network, time limit, memory, ...): re-running the same "
-              "command retries them; --retry-failed retries every failure")
+        print(f"transient failures: {transient} (network, time limit, memory, a missing source, ...): re-running "
+              "the same command retries them; --retry-failed retries every failure")
     print(f"outputs in {out}/:")
     for name, path in summary["paths"].items():
         print(f"  {name:<9}{out}/{path}")
