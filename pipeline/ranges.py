@@ -47,64 +47,69 @@ def count(high=10**9) -> Range:
 
 
 def _table() -> dict[str, dict[str, Range]]:
-    """{class qualified name: {field: Range}}."""
+    """{config class name: {field: Range}} (by name, so a class may move between modules; fields another branch
+    adds are listed too, so that merging it needs no change here)."""
     fraction = at_least(0, 1)
     return {
-        "pipeline.config.ObjaverseSource": {
+        "ObjaverseSource": {
             "min_animations": at_least(0, 10**6), "limit": count(), "download_processes": count(256),
             "batch": count(10**6)},
-        "pipeline.config.GeneratedSource": {"count": at_least(0, 10**6), "seed": at_least(*SEED)},
-        "pipeline.config.HarvestConfig": {
+        "GeneratedSource": {"count": at_least(0, 10**6), "seed": at_least(*SEED)},
+        "ObjaverseXLSource": {"min_animations": at_least(0, 10**6), "limit": count(), "download_processes": count(256)},
+        "Dt4dSource": {"fps": above(0, 1000)},
+        "HarvestConfig": {
             "max_asset_bytes": count(TiB), "max_side_file_bytes": count(TiB), "timeout_s": above(0, DAY),
             "retries": at_least(0, 100), "backoff_s": at_least(0, 3600), "fetch_threads": count(1024),
-            # trust's branch adds these three; listed here so that the merge needs no change
             "max_listed_entries": count(), "max_redirects": at_least(0, 100), "transfer_timeout_s": above(0, 7 * DAY)},
-        "pipeline.config.ExecutionConfig": {
+        "ExecutionConfig": {
             "unit_size": count(10**6), "workers": count(10**6), "num_cpus": count(10**6),
             "object_store_mb": at_least(64, 2**30), "item_timeout_s": above(0, 30 * DAY),
             "stall_timeout_s": above(0, 30 * DAY), "max_retries": at_least(0, 100),
             "memory_base_mb": count(2**30), "memory_per_byte": at_least(0, 10**6), "memory_max_mb": count(2**30),
             "caption_actors": count(10**5), "caption_num_cpus": at_least(0, 1024),
             "caption_num_gpus": at_least(0, 1024)},
-        "stages.evaluate.limits.Limits": {
+        "Limits": {
             "max_file_bytes": count(TiB), "max_json_bytes": count(TiB), "max_buffer_bytes": count(TiB),
             "max_accessor_count": count(10**12), "max_accessor_values": count(10**12), "max_vertices": count(10**12),
             "max_nodes": count(10**9), "max_meshes_instances": count(10**9), "max_morph_targets": count(10**6),
             "max_joints": count(10**6), "max_animations": count(10**6), "max_channels": count(10**9),
-            "max_frames": count(10**9), "max_output_bytes": count(TiB)},
-        "stages.resample.config.ResampleConfig": {
+            "max_frames": count(10**9), "max_output_bytes": count(TiB),
+            "convert_timeout_s": above(0, DAY), "convert_memory_mb": count(2**30)},
+        "ResampleConfig": {
             "vertices": at_least(3, 10**8), "frames": count(10**6), "fps": above(0, 1000), "stride": count(10**9),
             "max_clips_per_animation": count(10**9), "max_native_vertices": at_least(3, 10**8),
-            "weld_tolerance": at_least(0, 1), "loop_tolerance": at_least(0, 1), "min_part_vertices": count(10**8),
+            "weld_tolerance": at_least(0, 1), "join_tolerance": at_least(0, 1), "loop_tolerance": at_least(0, 1), "min_part_vertices": count(10**8),
             "min_displacement": at_least(0, 10**6), "max_displacement": at_least(0, 10**9),
-            "max_resample_error": at_least(0, 10**6), "min_source_vertices": count(10**12),
+            "max_resample_error": at_least(0, 10**6), "max_vertex_error": at_least(0, 10**6),
+            "max_face_error": at_least(0, 10**6), "max_coverage_error": at_least(0, 10**6), "min_source_vertices": count(10**12),
             "max_source_vertices": count(10**12), "content_quantum": above(0, 1), "quality_frames": at_least(0, 10**6),
             "quality_samples": count(10**9), "seed": at_least(*SEED), "max_evaluate_bytes": count(TiB)},
-        "stages.caption.config.CaptionConfig": {
+        "CaptionConfig": {
             "max_new_tokens": count(10**6), "captions_per_clip": count(1000), "temperature": at_least(0, 100),
             "top_p": above(0, 1), "seed": at_least(*SEED), "image_size": at_least(8, 16384), "views": count(4),
             "frames": count(10**4), "tensor_parallel_size": count(1024), "num_gpus": at_least(0, 1024),
             "batch_size": count(10**6), "max_model_len": count(10**8), "gpu_memory_utilization": above(0, 1)},
-        "stages.caption.config.CaptionFilters": {
+        "CaptionFilters": {
             "min_chars": at_least(0, 10**6), "max_chars": count(10**8), "ngram": count(100),
             "max_repeated_ngram_ratio": fraction},
-        "stages.shard.config.ShardConfig": {
+        "ShardConfig": {
             "max_shard_bytes": count(TiB), "max_shard_samples": count(10**9), "split_fractions": fraction},
-        "stages.train.configs.RunConfig": {
+        "SplitConfig": {"fractions": fraction},
+        "RunConfig": {
             "steps": count(10**10), "batch_size": at_least(0, 10**6), "loader_workers": at_least(0, 1024),
             "checkpoint_every": count(10**10), "log_every": count(10**10), "keep_checkpoints": at_least(0, 10**6),
             "seed": at_least(*SEED), "num_workers": count(10**5), "fail_at_step": at_least(-1, 10**10)},
-        "stages.train.configs.VAEConfig": {
+        "VAEConfig": {
             "frames": at_least(2, 10**5), "width": count(2**20), "heads": count(4096), "encoder_blocks": count(1024),
             "decoder_blocks": count(1024), "tokens": count(10**7), "shape_channels": count(2**20),
             "trajectory_channels": count(2**20), "fourier_frequencies": at_least(0, 64),
             "max_neighbours": count(4096), "kl_weight": at_least(0, 10**6)},
-        "stages.train.configs.TextConfig": {"max_length": count(10**6)},
-        "stages.train.configs.FlowConfig": {
+        "TextConfig": {"max_length": count(10**6)},
+        "FlowConfig": {
             "width": count(2**20), "layers": count(4096), "heads": count(4096), "mlp_ratio": above(0, 1024),
             "text_dropout": fraction, "sample_steps": count(10**6), "guidance": at_least(0, 1000),
             "stats_batches": count(10**7)},
-        "stages.train.configs.OptimConfig": {
+        "OptimConfig": {
             "lr": above(0, 100), "weight_decay": at_least(0, 100), "betas": at_least(0, 0.99999), "warmup_steps": at_least(0, 10**10),
             "grad_clip": above(0, 10**9)},
     }
@@ -113,12 +118,8 @@ def _table() -> dict[str, dict[str, Range]]:
 RANGES: dict[str, dict[str, Range]] = _table()
 
 
-def qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def range_of(cls: type, name: str) -> Range | None:
-    return RANGES.get(qualified(cls), {}).get(name)
+    return RANGES.get(cls.__qualname__, {}).get(name)
 
 
 def check_range(cls: type, name: str, value, where: str):
