@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pipeline.manifest import Manifest, read_table
 from schemas.failures import row_is_transient
 
+SET_ASIDE = "superseded"  # where a job folder keeps the partitions of stage hashes its last plan does not name
+
 
 def digest(value) -> str:
     """Short sha256 of a JSON-able value (marker fields)."""
@@ -132,21 +134,23 @@ def keep_assets(manifest: Manifest, plan, job, units: list[str], policy: RetryPo
     missing = {a for u in units for a in plan.units[u]}  # assets not yet found (kept, or known to be retried)
     kept = KeptAssets()
     committed = set(committed_units(manifest, plan.hashes.evaluate, plan.hashes.resample))
-    sources = [(plan.hashes.evaluate, plan.hashes.resample, [u for u in units if u in committed])]
-    for folder in sorted((manifest.out / "markers" / "evaluate").glob("*")):
-        if folder.name == plan.hashes.evaluate or not folder.is_dir():
-            continue
-        markers = manifest.markers("evaluate", folder.name)
-        if markers and next(iter(markers.values())).get("config") == config_key:
-            resample_hash = config_hash("resample", job.resample, folder.name)
-            sources.append((folder.name, resample_hash, committed_units(manifest, folder.name, resample_hash)))
-    for evaluate_hash, resample_hash, found in sources:
+    sources = [(manifest, plan.hashes.evaluate, plan.hashes.resample, [u for u in units if u in committed])]
+    # other hashes: in the job folder, or set aside under OUT/superseded/ with the same layout
+    for root in [manifest] + [Manifest(manifest.out / SET_ASIDE)] * (manifest.out / SET_ASIDE).is_dir():
+        for folder in sorted((root.out / "markers" / "evaluate").glob("*")):
+            if folder.name == plan.hashes.evaluate or not folder.is_dir():
+                continue
+            markers = root.markers("evaluate", folder.name)
+            if markers and next(iter(markers.values())).get("config") == config_key:
+                resample_hash = config_hash("resample", job.resample, folder.name)
+                sources.append((root, folder.name, resample_hash, committed_units(root, folder.name, resample_hash)))
+    for root, evaluate_hash, resample_hash, found in sources:
         for unit in found:
             if not missing:
                 return kept
-            ids = read_table(manifest.partition("assets", evaluate_hash, unit), columns=["asset_id"])
+            ids = read_table(root.partition("assets", evaluate_hash, unit), columns=["asset_id"])
             if missing.intersection(ids.column("asset_id").to_pylist()):
-                take(read_unit(manifest, evaluate_hash, resample_hash, unit), missing, plan, policy, kept)
+                take(read_unit(root, evaluate_hash, resample_hash, unit), missing, plan, policy, kept)
     return kept
 
 
