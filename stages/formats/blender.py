@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,8 @@ SCRIPT = Path(__file__).with_name("blender_convert.py")
 ENABLE = ("install the Blender extra: pip install -e '.[blender]' (bpy 4.2.23, Python 3.11 only), or set "
           "DYMESH_BLENDER_PYTHON to a Python that has bpy")
 OUTPUT_TAIL_BYTES = 4096
+# how running out of the address-space cap shows (Blender maps large libraries at start-up and on first use)
+OUT_OF_MEMORY = re.compile(r"failed to map segment|cannot allocate memory|MemoryError|bad_alloc|out of memory", re.I)
 MiB = 1024 * 1024
 
 
@@ -127,7 +130,8 @@ def _failure(name: str, code: int, result: dict, limits: Limits) -> AssetError:
     signals = {-signal.SIGKILL: "was killed", -signal.SIGXCPU: "ran over its CPU time",
                -signal.SIGXFSZ: "wrote more than the output cap", -signal.SIGSEGV: "crashed (segmentation fault)",
                -signal.SIGABRT: "aborted"}
-    if result.get("error") == "memory" or (code < 0 and "alloc" in result.get("message", "").lower()):
+    message = result.get("message", "")
+    if result.get("error") == "memory" or OUT_OF_MEMORY.search(message):
         return LimitExceeded(name, f"Blender ran out of evaluate.convert_memory_mb={limits.convert_memory_mb}")
     if code == -signal.SIGXFSZ:
         return LimitExceeded(name, f"Blender's output passed the {limits.max_file_bytes} byte cap")
