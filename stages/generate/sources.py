@@ -4,6 +4,7 @@ and DeformingThings4D .anime files. Same seed, same bytes."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -91,12 +92,33 @@ def write_source_inputs(folder: str | Path, seed: int = 0, motions: int = 2, ani
     (folder / "amass").mkdir(exist_ok=True)
     for k in range(motions):
         path = folder / "amass" / f"motion_{k:02d}_poses.npz"
-        path.write_bytes(write_npz(synthetic_motion(seed + k)))
+        path.write_bytes(write_npz(synthetic_motion(seed + k, frames=120)))
         written["amass"].append(str(path))
     (folder / "dt4d").mkdir(exist_ok=True)
     for k in range(anime):
         path = folder / "dt4d" / f"blob{k:02d}" / f"blob{k:02d}.anime"
         path.parent.mkdir(exist_ok=True)
-        path.write_bytes(write_anime(*synthetic_anime(seed + k)))
+        path.write_bytes(write_anime(*synthetic_anime(seed + k, frames=60, subdivisions=2)))
         written["dt4d"].append(str(path))
+    return written
+
+
+def write_mixed_inputs(folder: str | Path, seed: int = 0, fbx: bool = True) -> dict[str, list[str]]:
+    """Every input of jobs/mixed-sources.yaml under `folder`: generated GLBs (gltf/), .anime files (dt4d/), AMASS
+    motions (amass/) with a synthetic SMPL-H-layout body model (body_models/), and FBX copies of generated skinned
+    creatures made by Blender (fbx/; needs bpy, skipped with `fbx=False`)."""
+    from stages.generate import generate_assets
+
+    folder = Path(folder)
+    written = write_source_inputs(folder, seed=seed)
+    written["gltf"] = [str(p) for p in generate_assets(3, seed, folder / "gltf", detail=0.5)]
+    written["fbx"] = []
+    if fbx:
+        from stages.generate.fbx import gltf_to_fbx
+
+        with tempfile.TemporaryDirectory(prefix="dymesh-fbx-") as scratch:
+            creatures = generate_assets(4, seed + 1, scratch, detail=0.5)[::3]  # kinds cycle: creatures
+            pairs = [(path, folder / "fbx" / (path.stem + ".fbx")) for path in creatures]
+            gltf_to_fbx(pairs)
+        written["fbx"] = [str(target) for _, target in pairs]
     return written
