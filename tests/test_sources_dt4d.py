@@ -133,3 +133,10 @@ def test_a_package_whose_bytes_do_not_match_their_sha256_is_refused(anime):
                          "source_sha256": np.array("0" * 64)})
     with pytest.raises(BadData, match="sha256"):
         load_scene_bytes(package, "dt4d", "x.dt4d")
+
+
+def test_inspect_formats_a_frame_scene_like_a_gltf_scene(anime):
+    from pipeline.commands.inspect import format_summary
+
+    text = format_summary(load_scene_bytes(dt4d_package(anime[2], 30.0), "dt4d", "seq.dt4d").summary())
+    assert "642 vertices, 1280 faces" in text and "[0] dt4d: 1.300 s" in text

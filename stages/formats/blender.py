@@ -78,8 +78,9 @@ def convert_to_glb(data: bytes, suffix: str, name: str, limits: Limits = Limits(
         source, target, log = Path(folder, "input" + suffix), Path(folder, "output.glb"), Path(folder, "log.txt")
         source.write_bytes(data)
         timeout = max(1.0, float(limits.convert_timeout_s))
-        command = [*network_isolation(), python, "-I", str(SCRIPT), str(source), str(target),
-                   str(int(limits.convert_memory_mb) * MiB), str(int(timeout) + 1), str(limits.max_file_bytes)]
+        cpu_seconds = int(timeout * (os.cpu_count() or 1)) + 1  # a backstop: Blender's threads share it
+        command = [*network_isolation(), python, "-I", "-B", str(SCRIPT), str(source), str(target),
+                   str(int(limits.convert_memory_mb) * MiB), str(cpu_seconds), str(limits.max_file_bytes)]
         environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": folder, "TMPDIR": folder,
                        "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "OMP_NUM_THREADS": "1"}
         with open(log, "wb") as output:

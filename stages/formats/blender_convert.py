@@ -1,6 +1,6 @@
 """Runs INSIDE Blender's Python (the `bpy` module) in a subprocess: import one file, export it as GLB.
 
-    python -I blender_convert.py INPUT OUTPUT MEMORY_BYTES CPU_SECONDS MAX_OUTPUT_BYTES
+    python -I -B blender_convert.py INPUT OUTPUT MEMORY_BYTES CPU_SECONDS MAX_OUTPUT_BYTES
 
 Standard library and bpy only (it is not imported by DyMesh). Before Blender loads, the process caps its own
 address space, CPU time and file sizes, and installs an audit hook that refuses sockets, subprocesses and writes
@@ -43,7 +43,7 @@ def guard(folder: str) -> None:
                 (isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
             path = os.fsdecode(args[0])
             if writing and not os.path.realpath(path).startswith(root):
-                raise RuntimeError(f"blocked in the DyMesh converter: writing {path}")
+                raise PermissionError(f"blocked in the DyMesh converter: writing {path}")  # an OSError: callers cope
 
     sys.addaudithook(hook)
 

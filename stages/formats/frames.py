@@ -74,8 +74,13 @@ class FrameScene:
         return out
 
     def summary(self) -> dict:
-        """What `dymesh inspect` prints."""
-        return {"file": self.name, "vertices": self.num_vertices, "faces": int(len(self.faces)),
+        """What `dymesh inspect` prints: the keys of Scene.summary() (one mesh, no nodes, skins or morph targets)
+        plus the frame count, fps and the format's own details."""
+        faces = int(len(self.faces))
+        return {"file": self.name, "scene": 0, "nodes": 0, "meshes": 1,
+                "primitives": [{"node": 0, "mesh": 0, "primitive": 0, "mode": "TRIANGLES", "offset": 0,
+                                "vertices": self.num_vertices, "faces": faces, "skin": None, "morph_targets": 0}],
+                "vertices": self.num_vertices, "faces": faces, "skins": [], "morph_targets": 0,
                 "frames": self.frame_count, "fps": self.fps, **self._details,
                 "animations": [{"index": 0, "name": self._info.name, "duration": self._info.duration,
                                 "channels": 1, "interpolations": ["LINEAR"]}],
