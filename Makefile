@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BLENDER_STAMP := .venv-blender/.installed
 DEMO_OUT ?= out/demo
 BPY_VERSION ?= 4.2.23
-BENCHMARKS := evaluate resample pipeline shards render caption train
+BENCHMARKS := evaluate resample pipeline shards render caption train sources
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONHASHSEED := 0
 
@@ -25,17 +26,23 @@ demo: $(STAMP)
 	$(VENV)/bin/dymesh stats $(DEMO_OUT)
 	@echo "demo output: $(DEMO_OUT)  (dymesh status $(DEMO_OUT); dymesh stats $(DEMO_OUT) --sql '...')"
 
-test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+# The Blender-conversion tests (tests/test_sources_blender.py, tests/test_sources_job.py) run against .venv-blender.
+test: $(STAMP) $(BLENDER_STAMP)
+	DYMESH_BLENDER_PYTHON=$(CURDIR)/.venv-blender/bin/python $(PY) -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
-	for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
+bench: $(STAMP) $(BLENDER_STAMP)
+	for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; DYMESH_BLENDER_PYTHON=$(CURDIR)/.venv-blender/bin/python $(PY) benchmarks/$$b.py || exit 1; done
 
-# Blender as a Python module, in its own venv, for benchmarks/evaluate.py's baseline (bpy 4.2 LTS wheels are cp311).
-bench-baseline:
+# Blender as a Python module, in its own venv (bpy 4.2 LTS wheels are cp311): the baseline of benchmarks/evaluate.py,
+# and the converter of .fbx/.blend/... files for the tests and benchmarks/sources.py (DYMESH_BLENDER_PYTHON points
+# at it; users can instead pip install -e '.[blender]' into their own Python 3.11 environment).
+bench-baseline: $(BLENDER_STAMP)
+
+$(BLENDER_STAMP):
 	$(PYTHON) -m venv .venv-blender
 	.venv-blender/bin/python -m pip install -q bpy==$(BPY_VERSION)
 	.venv-blender/bin/python -c "import bpy; print('Blender', bpy.app.version_string)"
+	touch $(BLENDER_STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-blender out

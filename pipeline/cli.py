@@ -12,6 +12,7 @@ from pipeline.errors import UserError
 # Order is the order shown in `dymesh --help`.
 COMMAND_MODULES = (
     "generate",
+    "generate_sources",
     "inspect",
     "evaluate",
     "resample",

@@ -63,13 +63,14 @@ def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, r
 
     from schemas.sample import clip_to_row
     from schemas.tables import CLIPS
-    from stages.evaluate import AssetError, load_asset_bytes
+    from stages.evaluate import AssetError
+    from stages.formats import load_scene_bytes
     from stages.resample import clips_from_scene
 
     result = AssetResult(asset_id)
     start = time.perf_counter()
     try:
-        scene = load_asset_bytes(data, name=f"{asset_id}.{fmt}", limits=limits)
+        scene = load_scene_bytes(data, fmt, name=f"{asset_id}.{fmt}", limits=limits)
     except AssetError as exc:
         result.evaluate_errors.append(error_row("evaluate", asset_id, exc.kind, str(exc), source=source))
     except Exception as exc:  # noqa: BLE001 - an evaluator bug on one asset is that asset's failure, not the job's

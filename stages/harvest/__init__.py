@@ -20,10 +20,12 @@ __all__ = ["BlobStore", "content_id", "harvest_source", "list_source", "FetchErr
 
 def list_source(source, config, base_dir: str) -> tuple[list[Item], list[tuple[str, str, str]]]:
     """Items of one source (sorted by uri) and (uri, error type, message) for what could not be listed."""
-    from stages.harvest import generated, local, objaverse_source, objectstore, url_list
+    from stages.harvest import (amass, blender_files, dt4d, generated, local, objaverse_source, objaverse_xl,
+                                objectstore, url_list)
 
     modules = {"local": local, "url-list": url_list, "objectstore": objectstore, "objaverse": objaverse_source,
-               "generated": generated}
+               "generated": generated, "dt4d": dt4d, "amass": amass, "blender": blender_files,
+               "objaverse-xl": objaverse_xl}
     items, problems = modules[source.kind].list_items(source, config, base_dir)
     return sorted(items, key=lambda item: item.uri), problems
 
@@ -50,7 +52,7 @@ def harvest_source(source, config, base_dir: str, store: BlobStore, progress=Non
                 progress.update(1)
             if isinstance(result, FetchError):
                 errors.append(error_row("harvest", item.uri, result.kind, str(result), source=item.uri,
-                                        attempt=result.attempts))
+                                        attempt=result.attempts, status=getattr(result, "status", "failed")))
                 continue
             data, fmt = result
             if not data:

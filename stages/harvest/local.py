@@ -31,8 +31,9 @@ def static_root(pattern: str) -> str:
     return os.path.dirname(pattern)
 
 
-def list_files(paths: list[str], base_dir: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """[(absolute file, uri as written)] sorted by uri, and the paths that matched nothing."""
+def list_files(paths: list[str], base_dir: str,
+               suffixes: tuple[str, ...] = ASSET_SUFFIXES) -> tuple[list[tuple[str, str]], list[str]]:
+    """[(absolute file, uri as written)] sorted by uri, and the paths that matched nothing (folders: `suffixes`)."""
     found: dict[str, str] = {}
     missing = []
     for path in paths:
@@ -41,7 +42,7 @@ def list_files(paths: list[str], base_dir: str) -> tuple[list[tuple[str, str]], 
             for root, dirs, files in os.walk(absolute):
                 dirs.sort()
                 for name in sorted(files):
-                    if name.lower().endswith(ASSET_SUFFIXES):
+                    if name.lower().endswith(suffixes):
                         full = os.path.join(root, name)
                         found[full] = os.path.join(written, os.path.relpath(full, absolute))
         elif os.path.isfile(absolute):
