@@ -95,7 +95,7 @@ def test_demo_stage_hashes_are_pinned():
     for stage in ("evaluate", "resample", "caption", "shard"):
         upstream = config_hash(stage, demo.stage_configs()[stage], upstream)
         chain.append(upstream)
-    assert chain == ["2476db1131e4", "97ec997808f6", "b67c3bcdd8a2", "9f9880a36f7a"]
+    assert chain == ["f75f6de45bce", "7c8fb67ed193", "4656f9861942", "0a5cdca4d84d"]
 
 
 def test_config_hash_changes_with_config_and_upstream():
