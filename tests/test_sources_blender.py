@@ -148,6 +148,6 @@ def test_without_blender_the_files_are_error_rows_saying_how_to_enable_it(monkey
     with pytest.raises(UnsupportedAsset, match=r"pip install -e '\.\[blender\]'"):
         load_scene_bytes(b"; FBX 7.4.0 project file", "fbx", "a.fbx")
     result = clips_for_asset("a" * 64, b"; FBX 7.4.0 project file", "fbx", "models/a.fbx", Limits(), ResampleConfig())
-    [row] = result["evaluate_errors"]
+    [row] = result.evaluate_errors
     assert row["error_type"] == "unsupported" and "pip install -e '.[blender]'" in row["message"]
     assert row["source"] == "models/a.fbx"
