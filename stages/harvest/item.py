@@ -48,14 +48,6 @@ def with_retries(action: Callable[[], T], retries: int, backoff_s: float) -> T:
             time.sleep(backoff_s * 2 ** (attempt - 1))
 
 
-def read_capped(stream, cap: int, what: str) -> bytes:
-    """Read at most `cap` bytes; more is a FetchError of kind "limit"."""
-    data = stream.read(cap + 1)
-    if len(data) > cap:
-        raise FetchError("limit", f"{what}: larger than the {cap} byte cap (harvest.max_asset_bytes)")
-    return data
-
-
 def format_of(name: str) -> str:
     return "gltf" if name.lower().endswith(".gltf") else "glb"
 

@@ -11,6 +11,8 @@ import struct
 from typing import Callable
 from urllib.parse import unquote
 
+from stages import untrusted_json
+
 GLB_MAGIC = 0x46546C67
 CHUNK_JSON = 0x4E4F534A
 CHUNK_BIN = 0x004E4942
@@ -49,8 +51,8 @@ def glb_bytes(document: dict, binary: bytes | None) -> bytes:
 def pack_gltf(text: bytes, read_side: SideReader) -> tuple[bytes, str]:
     """Returns (bytes, format): a packed .glb when a side file was inlined, else the .gltf bytes unchanged."""
     try:
-        document = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+        document = untrusted_json.loads(text)
+    except ValueError:  # not JSON, or nested too deep: left as it is for the evaluator to report
         return text, "gltf"
     if not isinstance(document, dict):
         return text, "gltf"
@@ -113,23 +115,12 @@ def read_json_document(data: bytes, max_json_bytes: int = 64 * 1024 * 1024) -> d
             length, kind = struct.unpack_from("<II", data, 12)
             if kind != CHUNK_JSON or length > max_json_bytes:
                 return None
-            document = json.loads(data[20 : 20 + length])
+            document = untrusted_json.loads(data[20 : 20 + length])
         else:
             if len(data) > max_json_bytes:
                 return None
-            document = json.loads(data)
-    except (ValueError, UnicodeDecodeError, struct.error):
+            document = untrusted_json.loads(data)
+    except (ValueError, struct.error):
         return None
     return document if isinstance(document, dict) else None
 
-
-def name_and_tags(data: bytes) -> tuple[str, list[str]]:
-    """`asset.extras` name and tags when the file carries them (generated assets do)."""
-    document = read_json_document(data)
-    asset = document.get("asset") if document else None
-    extras = asset.get("extras") if isinstance(asset, dict) else None
-    if not isinstance(extras, dict):
-        return "", []
-    name = extras.get("name") if isinstance(extras.get("name"), str) else ""
-    tags = extras.get("tags") if isinstance(extras.get("tags"), list) else []
-    return name, [t for t in tags if isinstance(t, str)]

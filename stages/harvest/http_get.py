@@ -1,0 +1,178 @@
+"""One bounded HTTP(S) GET: every hop's address checked (netguard), connected by that address, redirects
+limited, the body capped and read against a deadline, credentials sent only to their own origin and never shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+from stages.harvest import netguard
+from stages.harvest.item import FetchError, TransientError
+
+USER_AGENT = "dymesh-harvest/0.1"
+REDIRECTS = (301, 302, 303, 307, 308)
+CHUNK = 1024 * 1024
+SYSTEM_NETWORK = netguard.SystemNetwork()
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed http(s) URL: where to connect, what to ask for, and how to show it."""
+
+    scheme: str
+    host: str  # IDNA-encoded name or address literal, without brackets
+    port: int
+    path: str  # path and query, percent-encoded ASCII
+    shown: str  # redacted URL for messages and tables
+    url: str = field(repr=False)  # as given (may hold credentials: never shown)
+    authorization: str | None = field(repr=False, default=None)
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return self.scheme, self.host.lower(), self.port
+
+
+def parse_target(url: str) -> Target:
+    """A Target, or FetchError("bad-url") for anything that is not a plain http(s) URL."""
+    shown = netguard.redact(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise FetchError("bad-url", f"{shown}: not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise FetchError("unsupported", f"{shown}: scheme {parts.scheme!r} is not fetched (http or https only)")
+    if not host or any(c.isspace() or ord(c) < 32 or c in "\\%" for c in host):
+        raise FetchError("bad-url", f"{shown}: no valid host name")
+    try:
+        host = host if netguard.literal_address(host) else host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise FetchError("bad-url", f"{shown}: host name is not valid IDNA") from None
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+    if parts.query:
+        path += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
+    authorization = None
+    if parts.username is not None:
+        user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        authorization = "Basic " + base64.b64encode(user_pass).decode("ascii")
+    return Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path, shown, url, authorization)
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to one already-checked address; the Host header keeps the name."""
+
+    def __init__(self, host: str, port: int, address: str, network, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address, self.network = address, network
+
+    def connect(self) -> None:
+        self.sock = self.network.connect(self.address, self.port, self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """An HTTPS connection to one already-checked address; TLS verifies the certificate against the name."""
+
+    def __init__(self, host: str, port: int, address: str, network, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address, self.network = address, network
+
+    def connect(self) -> None:
+        sock = self.network.connect(self.address, self.port, self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _open(target: Target, addresses: list[str], network, timeout_s: float, authorization: str | None):
+    """(connection, response) from the first address that answers."""
+    last: Exception | None = None
+    for address in addresses:
+        kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+        connection = kind(target.host, target.port, address, network, timeout_s)
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        if authorization:
+            headers["Authorization"] = authorization
+        try:
+            connection.request("GET", target.path, headers=headers)
+            return connection, connection.getresponse()
+        except ssl.SSLCertVerificationError as exc:
+            connection.close()
+            raise FetchError("tls", f"{target.shown}: certificate not valid for {target.host}: "
+                                    f"{exc.verify_message or exc}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            last = exc
+    kind = "timeout" if isinstance(last, (socket.timeout, TimeoutError)) else "network"
+    raise TransientError(kind, f"{target.shown}: {describe(last)}")
+
+
+def describe(exc: BaseException | None) -> str:
+    """An exception in one line without what the server sent (HTTPException texts quote its bytes)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    if isinstance(exc, (OSError, ssl.SSLError)):
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return type(exc).__name__
+
+
+def _reason(response) -> str:
+    return "".join(c for c in str(response.reason or "")[:60] if c.isprintable())
+
+
+def _body(response, cap: int, deadline: float, shown: str) -> bytes:
+    length = response.getheader("Content-Length")
+    if length and length.strip().isdigit() and int(length) > cap:
+        raise FetchError("limit", f"{shown}: Content-Length {length.strip()} over the {cap} byte cap "
+                                  "(harvest.max_asset_bytes)")
+    parts, total = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TransientError("timeout", f"{shown}: download took longer than harvest.transfer_timeout_s")
+        chunk = response.read(min(CHUNK, cap + 1 - total))
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        total += len(chunk)
+        if total > cap:
+            raise FetchError("limit", f"{shown}: larger than the {cap} byte cap (harvest.max_asset_bytes)")
+
+
+def http_get(url: str, *, cap: int, timeout_s: float, transfer_timeout_s: float, max_redirects: int,
+             allow_private: bool = False, network=None) -> bytes:
+    """The body of `url` after at most `max_redirects` redirects; FetchError (TransientError when worth a retry)."""
+    network = network or SYSTEM_NETWORK
+    deadline = time.monotonic() + transfer_timeout_s
+    first = target = parse_target(url)
+    for hop in range(max_redirects + 1):
+        addresses = netguard.checked_addresses(target.host, target.port, allow_private, network, target.shown)
+        authorization = first.authorization if target.origin == first.origin else None  # never to another origin
+        connection, response = _open(target, addresses, network, timeout_s, authorization)
+        try:
+            status = response.status
+            if status in REDIRECTS:
+                location = response.getheader("Location")
+                if not location:
+                    raise FetchError("http", f"{target.shown}: HTTP {status} without a Location header")
+                next_url = urljoin(target.url, location.strip())
+                if hop == max_redirects:
+                    raise FetchError("redirect", f"{first.shown}: more than {max_redirects} redirects "
+                                                 "(harvest.max_redirects)")
+                target = parse_target(next_url)
+                continue
+            if status == 429 or status >= 500:
+                raise TransientError("http", f"{target.shown}: HTTP {status} {_reason(response)}")
+            if not 200 <= status < 300:
+                raise FetchError("http", f"{target.shown}: HTTP {status} {_reason(response)}")
+            return _body(response, cap, deadline, target.shown)
+        except (socket.timeout, TimeoutError) as exc:
+            raise TransientError("timeout", f"{target.shown}: {type(exc).__name__} while reading") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransientError("network", f"{target.shown}: {describe(exc)}") from None
+        finally:
+            connection.close()
+    raise FetchError("redirect", f"{first.shown}: more than {max_redirects} redirects")
