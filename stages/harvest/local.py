@@ -1,4 +1,4 @@
-"""Local files, folders (recursive) and glob patterns; .gltf side files are packed from the file's folder.
+"""Local files, folders (recursive) and glob patterns (.glb/.gltf matches); .gltf side files are packed in.
 
 Only regular files inside each root are read (a folder, a pattern's leading folders, a named file's folder):
 see stages.untrusted_files. Listing is a bounded walk (harvest.max_listed_entries) that follows folder symlinks
@@ -84,13 +84,15 @@ def list_files(paths: list[str], base_dir: str, max_entries: int, follow: bool
             before = len(listing.files)
             if os.path.isdir(top):
                 list_tree(top, max_entries=max_entries, max_depth=depth, follow_links=follow, listing=listing,
-                          wanted=lambda p, top=top, matcher=matcher: matcher(os.path.relpath(p, top)))
+                          wanted=lambda p, top=top, matcher=matcher: is_asset(p) and matcher(os.path.relpath(p, top)))
             matches = listing.files[before:]
             if not matches:
                 problems.append((path, "not-found", f"{path}: no file matches this glob (resolved against "
                                                     f"{base_dir})"))
             for match in matches:
-                found.setdefault(match, (os.path.join(top_written, os.path.relpath(match, top)), top))
+                inside_top = os.path.relpath(match, top)
+                found.setdefault(match, (inside_top if top_written in ("", ".") else os.path.join(top_written,
+                                                                                                inside_top), top))
         elif os.path.isdir(absolute):
             before = len(listing.files)
             list_tree(absolute, max_entries=max_entries, follow_links=follow, listing=listing, wanted=is_asset)
@@ -115,40 +117,39 @@ FOLLOW_HINT = {"outside-root": "; set follow_symlinks: true on the source to rea
                "limit": " (harvest.max_asset_bytes / max_side_file_bytes)"}
 
 
-def fetch_error(exc: UntrustedFileError, prefix: str = "") -> FetchError:
+def fetch_error(exc: UntrustedFileError) -> FetchError:
     """The harvest error row for a refused file, with the option that changes the decision."""
-    return FetchError(exc.kind, f"{prefix}{exc}{FOLLOW_HINT.get(exc.kind, '')}")
+    return FetchError(exc.kind, f"{exc}{FOLLOW_HINT.get(exc.kind, '')}")
 
 
-def folder_reader(root: str, config, follow: bool):
-    """Reads .gltf side files below `root` with read_regular's rules; None for a missing one (the evaluator
+def folder_reader(folder: str, root: str, config, follow: bool, uri: str):
+    """Reads .gltf side files (names relative to `folder`) below `root` with read_regular's rules; None for a missing one (the evaluator
     reports it), FetchError for a refused one or when all side files together pass harvest.max_asset_bytes."""
     budget = [config.max_asset_bytes]
 
-    def read(path: str) -> bytes | None:
+    def read(name: str) -> bytes | None:
         try:
-            data = read_regular(path, min(config.max_side_file_bytes, budget[0]), root=root, follow_links=follow,
-                                timeout_s=config.timeout_s, what=shown(path))
+            data = read_regular(os.path.join(folder, name), min(config.max_side_file_bytes, budget[0]), root=root,
+                                follow_links=follow, timeout_s=config.timeout_s, what=f"{uri}: side file {shown(name)}")
         except UntrustedFileError as exc:
             if exc.kind == "not-found":
                 return None
-            raise fetch_error(exc, "side file ") from None
+            raise fetch_error(exc) from None
         budget[0] -= len(data)
         return data
 
     return read
 
 
-def read_local(path: str, root: str, config, follow: bool, known_links: dict[FileId, int]) -> tuple[bytes, str]:
+def read_local(path: str, uri: str, root: str, config, follow: bool, known_links: dict[FileId, int]
+               ) -> tuple[bytes, str]:
     try:
         data = read_regular(path, config.max_asset_bytes, root=root, follow_links=follow, timeout_s=config.timeout_s,
-                            known_links=known_links)
+                            known_links=known_links, what=uri)
     except UntrustedFileError as exc:
         raise fetch_error(exc) from None
     if format_of(path) == "gltf":
-        side = folder_reader(root, config, follow)
-        folder = os.path.dirname(path)
-        return pack_gltf(data, lambda name: side(os.path.join(folder, name)))
+        return pack_gltf(data, folder_reader(os.path.dirname(path), root, config, follow, uri))
     return data, "glb"
 
 
@@ -159,7 +160,7 @@ def list_items(source, config, base_dir: str) -> tuple[list[Item], list[tuple[st
     known_links = file_ids([path for path, _, _ in files])
     items = [
         Item(kind="local", uri=uri, name=shown(Path(path).stem),
-             fetch=lambda path=path, root=root: read_local(path, root, config, follow, known_links))
+             fetch=lambda path=path, uri=uri, root=root: read_local(path, uri, root, config, follow, known_links))
         for path, uri, root in files
     ]
     return items, problems
