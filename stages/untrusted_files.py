@@ -135,9 +135,12 @@ def read_fd(fd: int, cap: int, *, deadline: float | None = None, what: str = "fi
             ) -> bytes:
     """At most `cap` bytes of an open file: more is a `limit` error (or, with `allow_more`, the first `cap` bytes),
     whatever fstat says; read in chunks up to a deadline."""
+    size = max(os.fstat(fd).st_size, 0)
+    if size > cap and not allow_more:  # stat is believed when it says too big, never when it says small
+        raise UntrustedFileError("limit", what, f"is {size} bytes, larger than the cap of {cap} bytes; not read")
     parts: list[bytes] = []
     total = 0
-    want = min(max(os.fstat(fd).st_size, 0), cap) + 1  # the first read asks for everything stat promises
+    want = min(size, cap) + 1  # the first read asks for everything stat promises
     while True:
         if deadline is not None and time.monotonic() > deadline:
             raise UntrustedFileError("timeout", what, "reading took longer than the time limit; not read")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from stages.harvest import netguard
-from stages.harvest.item import FetchError, TransientError
+from stages.harvest.item import FetchError, TransientError, read_bounded
 
 USER_AGENT = "dymesh-harvest/0.1"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -129,17 +129,7 @@ def _body(response, cap: int, deadline: float, shown: str) -> bytes:
     if length and length.strip().isdigit() and int(length) > cap:
         raise FetchError("limit", f"{shown}: Content-Length {length.strip()} over the {cap} byte cap "
                                   "(harvest.max_asset_bytes)")
-    parts, total = [], 0
-    while True:
-        if time.monotonic() > deadline:
-            raise TransientError("timeout", f"{shown}: download took longer than harvest.transfer_timeout_s")
-        chunk = response.read1(min(CHUNK, cap + 1 - total))  # what has arrived: a slow drip meets the deadline
-        if not chunk:
-            return b"".join(parts)
-        parts.append(chunk)
-        total += len(chunk)
-        if total > cap:
-            raise FetchError("limit", f"{shown}: larger than the {cap} byte cap (harvest.max_asset_bytes)")
+    return read_bounded(response.read1, cap, deadline, shown, CHUNK)  # read1: a slow drip meets the deadline
 
 
 def http_get(url: str, *, cap: int, timeout_s: float, transfer_timeout_s: float, max_redirects: int,

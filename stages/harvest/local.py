@@ -123,8 +123,9 @@ def fetch_error(exc: UntrustedFileError) -> FetchError:
 
 
 def folder_reader(folder: str, root: str, config, follow: bool, uri: str):
-    """Reads .gltf side files (names relative to `folder`) below `root` with read_regular's rules; None for a missing one (the evaluator
-    reports it), FetchError for a refused one or when all side files together pass harvest.max_asset_bytes."""
+    """Reads .gltf side files (names relative to `folder`) below `root` with read_regular's rules: None for a
+    missing one (the evaluator reports it), FetchError for a refused one or when all side files together pass
+    harvest.max_asset_bytes."""
     budget = [config.max_asset_bytes]
 
     def read(name: str) -> bytes | None:

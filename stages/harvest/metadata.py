@@ -67,7 +67,8 @@ def texts(value: object) -> list[str]:
             stack.extend((item, depth + 1) for item in reversed(current[:MAX_VALUES]))
         elif depth < 4 and isinstance(current, dict):
             inner = [current[k] for k in ("@value", "@list", "@set") if k in current]
-            inner += [v for k, v in sorted(current.items())[:MAX_VALUES] if isinstance(k, str) and k.startswith("rdf:_")]
+            inner += [v for k, v in sorted(current.items(), key=lambda kv: str(kv[0]))[:MAX_VALUES]
+                      if isinstance(k, str) and k.startswith("rdf:_")]
             stack.extend((item, depth + 1) for item in reversed(inner))
     return found
 

@@ -65,9 +65,9 @@ def refusal(ip: IPAddress, allow_private: bool = False) -> str | None:
             return reason
     if isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address("255.255.255.255"):
         return "broadcast"
-    for test, reason in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
+    for test, reason in (("is_loopback", "loopback"), ("is_link_local", "link-local"), ("is_site_local", "private"),
                          ("is_private", "private"), ("is_reserved", "reserved")):
-        if getattr(ip, test):
+        if getattr(ip, test, False):
             return None if allow_private and reason in ("loopback", "link-local", "private") else reason
     if not ip.is_global:
         return None if allow_private else "not globally routable"

@@ -6,7 +6,8 @@ import posixpath
 import time
 from urllib.parse import urlparse
 
-from stages.harvest.item import ASSET_SUFFIXES, FetchError, Item, TransientError, format_of, with_retries
+from stages.harvest.item import (ASSET_SUFFIXES, FetchError, Item, TransientError, format_of, read_bounded,
+                                  with_retries)
 from stages.harvest.pack import pack_gltf
 from stages.untrusted_files import UntrustedFileError, list_tree, read_regular, shown
 
@@ -49,18 +50,8 @@ def read_object(filesystem, path: str, cap: int, uri: str, timeout_s: float | No
             raise FetchError("not-found", f"{uri}: no such object")
         if info.size is not None and info.size > cap:
             raise FetchError("limit", f"{uri}: {info.size} bytes, over the {cap} byte cap (harvest.max_asset_bytes)")
-        parts, total = [], 0
         with filesystem.open_input_stream(path) as stream:
-            while True:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TransientError("timeout", f"{uri}: download took longer than harvest.transfer_timeout_s")
-                chunk = stream.read(min(CHUNK, cap + 1 - total))
-                if not chunk:
-                    return b"".join(parts)
-                parts.append(chunk)
-                total += len(chunk)
-                if total > cap:
-                    raise FetchError("limit", f"{uri}: larger than the {cap} byte cap (harvest.max_asset_bytes)")
+            return read_bounded(stream.read, cap, deadline, uri, CHUNK)
     except FileNotFoundError:
         raise FetchError("not-found", f"{uri}: no such object") from None
     except OSError as exc:
@@ -108,7 +99,8 @@ def fetch(filesystem, path: str, uri: str, config, root: str | None = None) -> t
 
 def _list_local(root: str, source, config) -> tuple[list[str], list[tuple[str, str, str]]]:
     """Asset files below a local folder with the bounded, loop-safe walk of stages.untrusted_files."""
-    listing = list_tree(root, max_entries=config.max_listed_entries, wanted=lambda p: p.lower().endswith(ASSET_SUFFIXES))
+    listing = list_tree(root, max_entries=config.max_listed_entries,
+                        wanted=lambda p: p.lower().endswith(ASSET_SUFFIXES))
     problems = [(shown(p), kind, message) for p, kind, message in listing.refused]
     if listing.truncated:
         problems.append((source.uri, "limit", f"{source.uri}: listing stopped after {config.max_listed_entries} "

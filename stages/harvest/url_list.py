@@ -25,6 +25,9 @@ def fetch_objectstore(url: str, config) -> bytes:
     from stages.harvest.objectstore import read_object
 
     shown = redact(url)
+    if _split(url).query:  # pyarrow reads endpoint_override/scheme from it: a list line could aim anywhere
+        raise FetchError("bad-url", f"{shown}: object-store URLs in a URL list may not carry a query (options such "
+                                    "as endpoint_override come from the environment, or use an objectstore source)")
     try:
         filesystem, path = pafs.FileSystem.from_uri(url)
     except (OSError, ValueError) as exc:

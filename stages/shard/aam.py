@@ -49,11 +49,13 @@ def read_aam(path: str | Path, max_bytes: int = MAX_FILE_BYTES, root: str | Path
     vertices = np.asarray(content["vertices"], dtype=np.float32)
     faces = np.asarray(content["faces"])
     if vertices.ndim != 3 or vertices.shape[2] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"{shown(str(path))}: vertices {vertices.shape} / faces {faces.shape} are not (T, N, 3) / (M, 3)")
+        raise ValueError(f"{shown(str(path))}: vertices {vertices.shape} / faces {faces.shape} are not (T, N, 3) / "
+                         "(M, 3)")
     if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[1]):
         raise ValueError(f"{shown(str(path))}: face indices outside [0, {vertices.shape[1]})")
     caption = content.get("caption", "")
-    caption = caption.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_CAPTION_CHARS] if isinstance(caption, str) else ""
+    caption = caption if isinstance(caption, str) else ""  # printable (lone surrogates escaped) and bounded
+    caption = caption.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_CAPTION_CHARS]
     return {"vertices": vertices, "faces": faces.astype(np.int32), "caption": caption}
 
 

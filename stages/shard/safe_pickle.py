@@ -140,7 +140,8 @@ class SafeUnpickler(pickle._Unpickler):
         try:
             return self._globals[(module, name)]
         except KeyError:
-            raise UnsafePickleError(f"pickle wants {module}.{name}; only NumPy arrays and plain data are allowed") from None
+            raise UnsafePickleError(f"pickle wants {module}.{name}; only NumPy arrays and plain data are "
+                                    "allowed") from None
 
     def persistent_load(self, pid):
         raise UnsafePickleError("persistent ids are not allowed")

@@ -99,7 +99,8 @@ def test_xmp_packet_of_the_asset_gives_title_subject_creator_and_rights():
             {"@context": {"dc": "http://purl.org/dc/elements/1.1/"},
              "dc:title": {"@type": "rdf:Alt", "rdf:_1": {"@language": "en-us", "@value": "Walking robot"}},
              "dc:subject": {"@set": ["robot", "walk"]}, "dc:creator": {"@list": ["Ada", "ada@example.com"]},
-             "dc:rights": {"@type": "rdf:Alt", "rdf:_1": {"@value": "https://creativecommons.org/licenses/by-sa/4.0/"}}},
+             "dc:rights": {"@type": "rdf:Alt",
+                           "rdf:_1": {"@value": "https://creativecommons.org/licenses/by-sa/4.0/"}}},
         ]}},
     }
     meta = metadata_of(document)

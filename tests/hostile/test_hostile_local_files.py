@@ -199,3 +199,14 @@ def test_object_store_source_over_a_local_folder_gets_the_same_protection(tmp_pa
         assert kinds[name] == "not-a-regular-file", name
     assert "good.glb" in {relative(r["uri"], folder) for r in rows}
     assert_nothing_from_outside(tmp_path, rows, errors)
+
+
+def test_every_local_read_has_a_deadline(tmp_path):
+    (tmp_path / "a.glb").write_bytes(b"glTF" * 10)
+    fd = os.open(tmp_path / "a.glb", os.O_RDONLY)
+    try:
+        with pytest.raises(UntrustedFileError) as late:
+            untrusted_files.read_fd(fd, 1000, deadline=0.0)  # a deadline already passed: nothing is read
+        assert late.value.kind == "timeout"
+    finally:
+        os.close(fd)

@@ -129,6 +129,7 @@ BLOCKED = ["http://127.0.0.1/", "http://localhost/", "http://[::1]/", "http://16
            "http://0.0.0.0/", "http://10.0.0.1/", "http://192.168.1.1/", "http://172.16.0.1/", "http://100.64.0.1/",
            "http://224.0.0.1/", "http://255.255.255.255/", "http://[fe80::1]/", "http://[fc00::1]/", "http://[::]/",
            "http://[2002:7f00:1::]/", "http://[64:ff9b::7f00:1]/", "http://[ff02::1]/", "http://198.18.0.1/",
+           "http://[fec0::1]/", "http://[::127.0.0.1]/", "http://0x7f000001/", "http://017700000001/",
            "http://internal.test/", "http://rebound.test/", "http://127.0.0.1.nip.test/"]
 
 
@@ -227,7 +228,23 @@ def test_credentials_never_reach_tables_or_messages_nor_another_origin(server, t
 
 def test_malformed_lines_and_schemes_are_error_rows(tmp_path):
     (tmp_path / "urls.txt").write_bytes(b"file:///etc/passwd\nftp://x/y.glb\nhttp://[::1/x.glb\nhttp:///x.glb\n"
-                                        b"http://h\xffst/x.glb\n")
+                                        b"http://h\xffst/x.glb\nhttp://[fe80::1%25eth0]/x.glb\n")
     rows, errors = harvest_source(UrlListSource(path="urls.txt"), FAST, str(tmp_path), BlobStore(tmp_path))
-    assert rows == [] and sorted(e["error_type"] for e in errors) == ["bad-url", "bad-url", "bad-url",
-                                                                       "unsupported", "unsupported"]
+    assert rows == [] and sorted(e["error_type"] for e in errors) == ["bad-url"] * 4 + ["unsupported"] * 2
+
+
+def test_object_store_lines_cannot_choose_their_endpoint(tmp_path):
+    import socket
+
+    with socket.socket() as trap:
+        trap.bind(("127.0.0.1", 0))
+        trap.listen(1)
+        trap.settimeout(0.5)
+        port = trap.getsockname()[1]
+        (tmp_path / "urls.txt").write_text(
+            f"s3://bucket/a.glb?endpoint_override=127.0.0.1:{port}&scheme=http\n"
+            f"gs://bucket/b.glb?endpoint_override=http://169.254.169.254&scheme=http\n")
+        rows, errors = harvest_source(UrlListSource(path="urls.txt"), FAST, str(tmp_path), BlobStore(tmp_path))
+        assert rows == [] and [e["error_type"] for e in errors] == ["bad-url", "bad-url"]
+        with pytest.raises(socket.timeout):
+            trap.accept()  # nothing ever connected
