@@ -8,6 +8,7 @@ import base64
 import http.client
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -18,6 +19,7 @@ from stages.harvest.item import FetchError, TransientError, read_bounded
 USER_AGENT = "dymesh-harvest/0.1"
 REDIRECTS = (301, 302, 303, 307, 308)
 CHUNK = 1024 * 1024
+MAX_ADDRESSES = 4  # addresses of one name tried in turn (each with its own connect timeout)
 SYSTEM_NETWORK = netguard.SystemNetwork()
 
 
@@ -88,12 +90,41 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def _open(target: Target, addresses: list[str], network, timeout_s: float, authorization: str | None):
-    """(connection, response) from the first address that answers."""
+class Watchdog:
+    """Shuts the current connection's socket at the deadline: a server dripping its headers or body one byte at a
+    time (each within the socket timeout) cannot hold a download past harvest.transfer_timeout_s."""
+
+    def __init__(self, deadline: float):
+        self.deadline, self.connection, self.fired = deadline, None, False
+        self.timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv; the fetch then fails as a timeout
+            except OSError:
+                pass
+
+    def expired(self) -> bool:
+        return self.fired or time.monotonic() > self.deadline
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+
+def _open(target: Target, addresses: list[str], network, timeout_s: float, authorization: str | None,
+          watchdog: Watchdog):
+    """(connection, response) from the first of at most MAX_ADDRESSES addresses that answers."""
     last: Exception | None = None
-    for address in addresses:
+    for address in addresses[:MAX_ADDRESSES]:
+        if watchdog.expired():
+            break
         kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-        connection = kind(target.host, target.port, address, network, timeout_s)
+        connection = watchdog.connection = kind(target.host, target.port, address, network, timeout_s)
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         if authorization:
             headers["Authorization"] = authorization
@@ -107,6 +138,8 @@ def _open(target: Target, addresses: list[str], network, timeout_s: float, autho
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
             last = exc
+    if watchdog.expired():
+        raise TransientError("timeout", f"{target.shown}: download took longer than harvest.transfer_timeout_s")
     kind = "timeout" if isinstance(last, (socket.timeout, TimeoutError)) else "network"
     raise TransientError(kind, f"{target.shown}: {describe(last)}")
 
@@ -124,12 +157,18 @@ def _reason(response) -> str:
     return "".join(c for c in str(response.reason or "")[:60] if c.isprintable())
 
 
-def _body(response, cap: int, deadline: float, shown: str) -> bytes:
+def _body(response, cap: int, watchdog: Watchdog, shown: str) -> bytes:
     length = response.getheader("Content-Length")
     if length and length.strip().isdigit() and int(length) > cap:
         raise FetchError("limit", f"{shown}: Content-Length {length.strip()} over the {cap} byte cap "
                                   "(harvest.max_asset_bytes)")
-    return read_bounded(response.read1, cap, deadline, shown, CHUNK)  # read1: a slow drip meets the deadline
+    data = read_bounded(response.read1, cap, watchdog.deadline, shown, CHUNK)  # read1: a drip meets the deadline
+    if watchdog.fired:  # the socket was shut at the deadline: what arrived is not the whole body
+        raise TransientError("timeout", f"{shown}: download took longer than harvest.transfer_timeout_s")
+    if response.length:  # the server closed before sending what Content-Length promised
+        raise TransientError("network", f"{shown}: connection closed {response.length} bytes short of "
+                                        "Content-Length")
+    return data
 
 
 def http_get(url: str, *, cap: int, timeout_s: float, transfer_timeout_s: float, max_redirects: int,
@@ -138,31 +177,35 @@ def http_get(url: str, *, cap: int, timeout_s: float, transfer_timeout_s: float,
     network = network or SYSTEM_NETWORK
     deadline = time.monotonic() + transfer_timeout_s
     first = target = parse_target(url)
-    for hop in range(max_redirects + 1):
-        addresses = netguard.checked_addresses(target.host, target.port, allow_private, network, target.shown)
-        authorization = first.authorization if target.origin == first.origin else None  # never to another origin
-        connection, response = _open(target, addresses, network, timeout_s, authorization)
-        try:
-            status = response.status
-            if status in REDIRECTS:
-                location = response.getheader("Location")
-                if not location:
-                    raise FetchError("http", f"{target.shown}: HTTP {status} without a Location header")
-                next_url = urljoin(target.url, location.strip())
-                if hop == max_redirects:
-                    raise FetchError("redirect", f"{first.shown}: more than {max_redirects} redirects "
-                                                 "(harvest.max_redirects)")
-                target = parse_target(next_url)
-                continue
-            if status == 429 or status >= 500:
-                raise TransientError("http", f"{target.shown}: HTTP {status} {_reason(response)}")
-            if not 200 <= status < 300:
-                raise FetchError("http", f"{target.shown}: HTTP {status} {_reason(response)}")
-            return _body(response, cap, deadline, target.shown)
-        except (socket.timeout, TimeoutError) as exc:
-            raise TransientError("timeout", f"{target.shown}: {type(exc).__name__} while reading") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransientError("network", f"{target.shown}: {describe(exc)}") from None
-        finally:
-            connection.close()
+    watchdog = Watchdog(deadline)
+    try:
+        for hop in range(max_redirects + 1):
+            addresses = netguard.checked_addresses(target.host, target.port, allow_private, network, target.shown)
+            authorization = first.authorization if target.origin == first.origin else None  # never elsewhere
+            connection, response = _open(target, addresses, network, timeout_s, authorization, watchdog)
+            try:
+                status = response.status
+                if status in REDIRECTS:
+                    location = response.getheader("Location")
+                    if not location:
+                        raise FetchError("http", f"{target.shown}: HTTP {status} without a Location header")
+                    if hop == max_redirects:
+                        raise FetchError("redirect", f"{first.shown}: more than {max_redirects} redirects "
+                                                     "(harvest.max_redirects)")
+                    target = parse_target(urljoin(target.url, location.strip()))
+                    continue
+                if status == 429 or status >= 500:
+                    raise TransientError("http", f"{target.shown}: HTTP {status} {_reason(response)}")
+                if not 200 <= status < 300:
+                    raise FetchError("http", f"{target.shown}: HTTP {status} {_reason(response)}")
+                return _body(response, cap, watchdog, target.shown)
+            except (OSError, http.client.HTTPException) as exc:
+                if watchdog.expired() or isinstance(exc, (socket.timeout, TimeoutError)):
+                    raise TransientError("timeout", f"{target.shown}: no complete answer within the time "
+                                                    "limits (harvest.timeout_s, transfer_timeout_s)") from None
+                raise TransientError("network", f"{target.shown}: {describe(exc)}") from None
+            finally:
+                connection.close()
+    finally:
+        watchdog.cancel()
     raise FetchError("redirect", f"{first.shown}: more than {max_redirects} redirects")
