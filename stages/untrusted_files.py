@@ -178,7 +178,7 @@ class Listing:
     """What list_tree found: candidate files (any type but folders), refusals, and whether it stopped early."""
 
     files: list[str] = field(default_factory=list)
-    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, message)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, detail)
     entries: int = 0
     truncated: bool = False
 
@@ -227,8 +227,8 @@ def list_tree(top: str, *, max_entries: int, wanted: Callable[[str], bool] = lam
                 continue
             if is_link and not follow_links:
                 if not inside(os.path.realpath(entry.path), real_top):
-                    listing.refused.append((entry.path, "outside-root", f"{shown(entry.path)}: a folder symlink "
-                                        f"leading outside {shown(real_top)}; not listed"))
+                    listing.refused.append((entry.path, "outside-root", f"a folder symlink leading outside "
+                                                                        f"{shown(real_top)}; not listed"))
                 continue  # a link inside the folder: its files are listed under their real path
             try:
                 info = os.stat(entry.path)
@@ -243,7 +243,7 @@ def list_tree(top: str, *, max_entries: int, wanted: Callable[[str], bool] = lam
 
 def _listing_error(exc: OSError, path: str) -> tuple[str, str]:
     error = _os_error(exc, shown(path))
-    return error.kind, str(error).replace("cannot read", "cannot list")
+    return error.kind, error.detail.replace("cannot read", "cannot list")
 
 
 def file_ids(paths: list[str]) -> dict[FileId, int]:

@@ -21,7 +21,8 @@ from stages.untrusted_files import (FileId, Listing, UntrustedFileError, file_id
 
 
 def resolve(path: str, base_dir: str) -> tuple[str, str]:
-    """(absolute path or pattern, path as written): relative to the job file's folder, else to the cwd."""
+    """(absolute path or pattern, path as written): relative to the job file's folder when it (or a pattern's
+    leading folders) exists there, else to the cwd. Patterns are never expanded here (see list_files)."""
     expanded = os.path.expanduser(path)
     if os.path.isabs(expanded):
         return expanded, path
@@ -70,6 +71,12 @@ def is_asset(path: str) -> bool:
     return path.lower().endswith(ASSET_SUFFIXES)
 
 
+def _written(path: str, top: str, top_written: str) -> str:
+    """A listed path as the user wrote its root: `in/a.glb` for `in`, `a.glb` for a pattern like `*.glb`."""
+    below = os.path.relpath(path, top)
+    return below if top_written in ("", ".") else os.path.join(top_written, below)
+
+
 def list_files(paths: list[str], base_dir: str, max_entries: int, follow: bool
                ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """[(absolute file, uri as written, root folder)] sorted by uri, and (uri, kind, message) problems."""
@@ -78,36 +85,35 @@ def list_files(paths: list[str], base_dir: str, max_entries: int, follow: bool
     listing = Listing()
     for path in paths:
         absolute, written = resolve(path, base_dir)
+        before, refused_before = len(listing.files), len(listing.refused)
         if glob.has_magic(absolute):
             top, top_written = static_root(absolute), static_root(written)
             matcher, depth = glob_matcher(os.path.relpath(absolute, top))
-            before = len(listing.files)
             if os.path.isdir(top):
                 list_tree(top, max_entries=max_entries, max_depth=depth, follow_links=follow, listing=listing,
                           wanted=lambda p, top=top, matcher=matcher: is_asset(p) and matcher(os.path.relpath(p, top)))
-            matches = listing.files[before:]
-            if not matches:
-                problems.append((path, "not-found", f"{path}: no file matches this glob (resolved against "
-                                                    f"{base_dir})"))
-            for match in matches:
-                inside_top = os.path.relpath(match, top)
-                found.setdefault(match, (inside_top if top_written in ("", ".") else os.path.join(top_written,
-                                                                                                inside_top), top))
+            if len(listing.files) == before:
+                problems.append((path, "not-found", f"{path}: no .glb/.gltf file matches this glob (resolved "
+                                                    f"against {base_dir})"))
         elif os.path.isdir(absolute):
-            before = len(listing.files)
+            top, top_written = absolute, written
             list_tree(absolute, max_entries=max_entries, follow_links=follow, listing=listing, wanted=is_asset)
-            for match in listing.files[before:]:
-                found.setdefault(match, (os.path.join(written, os.path.relpath(match, absolute)), absolute))
         elif os.path.lexists(absolute):  # a named file (of any type: the reader refuses what is not regular)
             found.setdefault(absolute, (written, os.path.dirname(absolute) or "."))
+            continue
         else:
             problems.append((path, "not-found", f"{path}: no such file, folder or matching glob (resolved "
                                                 f"against {base_dir})"))
+            continue
+        for match in listing.files[before:]:
+            found.setdefault(match, (_written(match, top, top_written), top))
+        for refused, kind, detail in listing.refused[refused_before:]:
+            uri = shown(_written(refused, top, top_written))
+            problems.append((uri, kind, f"{uri}: {detail}{FOLLOW_HINT.get(kind, '')}"))
         if listing.truncated:
             problems.append((path, "limit", f"{path}: listing stopped after {max_entries} entries "
                                             "(harvest.max_listed_entries); raise it or split the source"))
             break
-    problems.extend((shown(p), kind, message + FOLLOW_HINT.get(kind, "")) for p, kind, message in listing.refused)
     files = sorted(((f, shown(uri), root) for f, (uri, root) in found.items()), key=lambda t: t[1])
     return files, problems
 

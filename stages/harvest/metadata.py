@@ -52,6 +52,7 @@ def clean(value: object, limit: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
         return ""
     text = " ".join(value.encode("utf-8", "backslashreplace").decode("utf-8").split())
+    text = "".join(c for c in text if c >= " " and c != "\x7f")  # no control characters (NUL, escapes)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

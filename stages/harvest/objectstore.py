@@ -101,7 +101,7 @@ def _list_local(root: str, source, config) -> tuple[list[str], list[tuple[str, s
     """Asset files below a local folder with the bounded, loop-safe walk of stages.untrusted_files."""
     listing = list_tree(root, max_entries=config.max_listed_entries,
                         wanted=lambda p: p.lower().endswith(ASSET_SUFFIXES))
-    problems = [(shown(p), kind, message) for p, kind, message in listing.refused]
+    problems = [(shown(p), kind, f"{shown(p)}: {detail}") for p, kind, detail in listing.refused]
     if listing.truncated:
         problems.append((source.uri, "limit", f"{source.uri}: listing stopped after {config.max_listed_entries} "
                                               "entries (harvest.max_listed_entries)"))

@@ -131,8 +131,8 @@ def import_aam(source: str | Path, out_dir: str, config=None, max_bytes: int = M
 
     listing = list_tree(str(source), max_entries=MAX_LISTED_ENTRIES, wanted=lambda p: p.endswith(".bin"))
     paths = sorted((Path(p) for p in listing.files), key=lambda p: (p.stem, str(p)))
-    errors: list[dict] = [error_row("aam-import", shown(p), kind, message, source=shown(p))
-                          for p, kind, message in listing.refused]
+    errors: list[dict] = [error_row("aam-import", shown(p), kind, f"{shown(p)}: {detail}", source=shown(p))
+                          for p, kind, detail in listing.refused]
     if listing.truncated:
         errors.append(error_row("aam-import", shown(str(source)), "limit",
                                 f"{shown(str(source))}: listing stopped after {MAX_LISTED_ENTRIES} entries"))

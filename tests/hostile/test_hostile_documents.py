@@ -116,7 +116,8 @@ def test_hostile_metadata_is_bounded_printable_and_never_raises():
         "license": ["not", "a", "string"], "kind": {"deep": [[[[["x"]]]]]}}},
         "extensions": {"KHR_xmp_json_ld": {"packets": "nope"}}}
     meta = read_metadata(json.dumps(hostile).encode())
-    assert len(meta.name) <= 300 and "\\ud800" in meta.name and len(meta.tags) <= MAX_TAGS
+    assert len(meta.name) <= 300 and "\\ud800" in meta.name and "\x00" not in meta.name
+    assert len(meta.tags) <= MAX_TAGS
     assert meta.kind == "" and len(meta.attribution) <= 300
     row = {"asset_id": "a", "kind": "local", "uri": "u", "name": meta.name, "license": meta.license,
            "attribution": meta.attribution, "tags": list(meta.tags), "bytes": 1, "format": "glb", "blob": "b"}
