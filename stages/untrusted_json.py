@@ -31,9 +31,15 @@ def depth_over(value: object, limit: int) -> bool:
     return False
 
 
-def loads(raw: bytes | str, max_depth: int = MAX_DEPTH) -> object:
+def loads(raw: bytes | str, max_depth: int = MAX_DEPTH, max_items: int | None = None) -> object:
     """json.loads for untrusted text: ValueError (JsonTooDeep when nested deeper than `max_depth`) for anything
-    it cannot return safely; UnicodeDecodeError is a ValueError too."""
+    it cannot return safely; UnicodeDecodeError is a ValueError too. `max_items` bounds the values (counted as
+    separators, before parsing): "[0.0,0.0,...]" takes ~8x its size in Python objects."""
+    if max_items is not None:
+        separators = raw.count(b"," if isinstance(raw, bytes) else ",") + raw.count(b":" if isinstance(raw, bytes)
+                                                                                   else ":")
+        if separators > max_items:
+            raise ValueError(f"JSON holds more than {max_items} values")
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:

@@ -20,6 +20,7 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".ktx2": "image/ktx2"}
 
 SideReader = Callable[[str], "bytes | None"]
+MAX_JSON_VALUES = 1_000_000  # JSON parsed in the harvest driver: ~50 MB of Python objects at most per document
 
 
 def side_file_name(uri: object) -> str | None:
@@ -51,8 +52,8 @@ def glb_bytes(document: dict, binary: bytes | None) -> bytes:
 def pack_gltf(text: bytes, read_side: SideReader) -> tuple[bytes, str]:
     """Returns (bytes, format): a packed .glb when a side file was inlined, else the .gltf bytes unchanged."""
     try:
-        document = untrusted_json.loads(text)
-    except ValueError:  # not JSON, or nested too deep: left as it is for the evaluator to report
+        document = untrusted_json.loads(text, max_items=MAX_JSON_VALUES)
+    except ValueError:  # not JSON, too deep or too many values: left as it is for the evaluator to report
         return text, "gltf"
     if not isinstance(document, dict):
         return text, "gltf"
@@ -115,11 +116,11 @@ def read_json_document(data: bytes, max_json_bytes: int = 64 * 1024 * 1024) -> d
             length, kind = struct.unpack_from("<II", data, 12)
             if kind != CHUNK_JSON or length > max_json_bytes:
                 return None
-            document = untrusted_json.loads(data[20 : 20 + length])
+            document = untrusted_json.loads(data[20 : 20 + length], max_items=MAX_JSON_VALUES)
         else:
             if len(data) > max_json_bytes:
                 return None
-            document = untrusted_json.loads(data)
+            document = untrusted_json.loads(data, max_items=MAX_JSON_VALUES)
     except (ValueError, struct.error):
         return None
     return document if isinstance(document, dict) else None

@@ -31,6 +31,11 @@ TYPECODE = re.compile(r"[<>|=]?(?:[?biufc]\d{0,2}|b1)")
 DATA_OPS = {op[0] for op in (pickle.BINBYTES, pickle.SHORT_BINBYTES, pickle.BINBYTES8, pickle.BYTEARRAY8,
                              pickle.BINUNICODE, pickle.SHORT_BINUNICODE, pickle.BINUNICODE8, pickle.BINSTRING,
                              pickle.SHORT_BINSTRING, pickle.STRING, pickle.UNICODE)}
+# where the keys / members of a dict or set being built sit on the stack when its opcode runs
+KEYED_OPS = {pickle.SETITEM[0]: lambda stack: stack[-2:-1], pickle.SETITEMS[0]: lambda stack: stack[0::2],
+             pickle.DICT[0]: lambda stack: stack[0::2], pickle.ADDITEMS[0]: lambda stack: stack,
+             pickle.FROZENSET[0]: lambda stack: stack}
+PLAIN_KEYS = (str, bytes, int, float, bool, type(None))
 INT_OPS = {op[0] for op in (pickle.LONG, pickle.LONG1, pickle.LONG4, pickle.INT)}
 MAX_INT_BITS = 64  # larger ints are never data here, and colliding big-int keys would make dicts quadratic
 REFUSED_OPS = {op[0]: name for op, name in ((pickle.NEWOBJ, "NEWOBJ"), (pickle.NEWOBJ_EX, "NEWOBJ_EX"),
@@ -41,6 +46,14 @@ REFUSED_OPS = {op[0]: name for op, name in ((pickle.NEWOBJ, "NEWOBJ"), (pickle.N
 
 class UnsafePickleError(pickle.UnpicklingError):
     """A pickle asked for something other than plain data and NumPy arrays, or for too much memory."""
+
+
+def plain_keys(keys) -> None:
+    """Dict keys and set members must be plain scalars: tuples of colliding hashes (-1 and -2 hash alike) would
+    make inserting them quadratic."""
+    for key in keys:
+        if type(key) not in PLAIN_KEYS:
+            raise UnsafePickleError(f"a dict key or set member of type {type(key).__name__} is not allowed")
 
 
 def plain_dtype(value) -> np.dtype:
@@ -80,8 +93,8 @@ class SafeUnpickler(pickle._Unpickler):
     def __init__(self, data: bytes, budget: int):
         super().__init__(io.BytesIO(data))
         self.budget = budget
-        self._built_dtypes: set[int] = set()  # ids of dtypes made here (BUILD allowed once)
-        self._unbuilt_arrays: set[int] = set()  # ids of arrays made by _reconstruct, not yet given their state
+        self._built_dtypes: dict[int, np.dtype] = {}  # dtypes made here (BUILD allowed once), kept alive by id
+        self._unbuilt_arrays: dict[int, np.ndarray] = {}  # arrays made by _reconstruct, not yet given their state
         self._globals = {
             ("numpy", "ndarray"): self._ndarray,
             ("numpy", "dtype"): self._dtype,
@@ -113,8 +126,12 @@ class SafeUnpickler(pickle._Unpickler):
         self.budget -= size
 
     def _charged(self, code: int, load):
+        keys = KEYED_OPS.get(code)
+
         def run(unpickler):
             unpickler.charge(OP_COST, "too many objects")
+            if keys is not None:
+                plain_keys(keys(unpickler.stack))
             load(unpickler)
             if code in DATA_OPS:
                 unpickler.charge(len(unpickler.stack[-1]), "more data")
@@ -149,7 +166,7 @@ class SafeUnpickler(pickle._Unpickler):
     # ---- the allowed constructors ----------------------------------------------------------------------
     def _dtype(self, obj, align=False, copy=False):
         dtype = np.dtype(plain_dtype(obj).str, align=bool(align), copy=True)  # never a shared singleton
-        self._built_dtypes.add(id(dtype))
+        self._built_dtypes[id(dtype)] = dtype
         return dtype
 
     def _ndarray(self, shape, dtype, buffer=None, offset=0, strides=None, order=None):
@@ -166,7 +183,7 @@ class SafeUnpickler(pickle._Unpickler):
         shape, dtype = checked_shape(shape), plain_dtype(dtype)
         self.charge(nbytes(shape, dtype), f"an array {shape} of {dtype}")
         array = np.ndarray.__new__(np.ndarray, shape, dtype)
-        self._unbuilt_arrays.add(id(array))
+        self._unbuilt_arrays[id(array)] = array
         return array
 
     def _scalar(self, dtype, data=None):
@@ -196,6 +213,7 @@ class SafeUnpickler(pickle._Unpickler):
     def _items(self, items, what: str):
         if not isinstance(items, (list, tuple, set, frozenset)):
             raise UnsafePickleError(f"{what}() is only allowed over a list or tuple")
+        plain_keys(items)
         self.charge(OP_COST * len(items), f"a {what} of {len(items)} items")
         return items
 
@@ -233,11 +251,11 @@ class SafeUnpickler(pickle._Unpickler):
     def _build(self):
         state = self.stack.pop()
         target = self.stack[-1]
-        if isinstance(target, np.ndarray) and id(target) in self._unbuilt_arrays:
-            self._unbuilt_arrays.discard(id(target))
+        if isinstance(target, np.ndarray) and self._unbuilt_arrays.get(id(target)) is target:
+            del self._unbuilt_arrays[id(target)]
             target.__setstate__(self._array_state(state))
-        elif isinstance(target, np.dtype) and id(target) in self._built_dtypes:
-            self._built_dtypes.discard(id(target))  # one BUILD per dtype made here
+        elif isinstance(target, np.dtype) and self._built_dtypes.get(id(target)) is target:
+            del self._built_dtypes[id(target)]  # one BUILD per dtype made here
             target.__setstate__(state)
             plain_dtype(target)
         else:

@@ -40,7 +40,16 @@ def array_state_bomb() -> bytes:
     return head + state + b"b."
 
 
+def colliding_keys(bits: int = 14) -> bytes:
+    """A dict of 2**bits tuple keys of -1/-2 (equal hashes): quadratic to build (2.6 MB at 15 bits takes
+    pickle.loads 17 s), written opcode by opcode so that making the probe costs nothing."""
+    minus = {0: b"J\xff\xff\xff\xff", 1: b"J\xfe\xff\xff\xff"}
+    pairs = (b"(" + b"".join(minus[(i >> b) & 1] for b in range(bits)) + b"tK\x01" for i in range(1 << bits))
+    return b"\x80\x04}(" + b"".join(pairs) + b"u."
+
+
 BOMBS = {
+    "colliding-tuple-keys": colliding_keys(),
     "bytearray-3GB": pickle.dumps(Call(bytearray, 3_000_000_000), protocol=4),
     "bytearray-3GB-protocol-2": pickle.dumps(Call(bytearray, 3_000_000_000), protocol=2),
     "bytes-3GB": pickle.dumps(Call(bytes, 3_000_000_000), protocol=2),

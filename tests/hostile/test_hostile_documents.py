@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 
 import pyarrow as pa
 import pytest
@@ -131,3 +132,14 @@ def test_harvest_rows_take_the_licence_from_the_file(tmp_path):
     (tmp_path / "Fox.glb").write_bytes((ASSETS / "Fox.glb").read_bytes())
     rows, _ = harvest_source(LocalSource(paths=["Fox.glb"]), HarvestConfig(), str(tmp_path), BlobStore(tmp_path))
     assert rows[0]["license"] == "CC-BY-4.0" and "PixelMannen" in rows[0]["attribution"]
+
+
+def test_harvest_never_expands_a_huge_json_array_in_the_driver():
+    values = b'{"asset":{"version":"2.0"},"buffers":[{"uri":"a.bin","byteLength":4}],"extras":[' + \
+        b"0.5," * 1_500_000 + b"0]}"  # 6 MB of text, ~60 MB as Python floats: above harvest's value cap
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert pack_gltf(values, lambda name: pytest.fail("not parsed, so no side file is read")) == (values, "gltf")
+    assert read_metadata(values) == read_metadata(b"")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 30 * 1024  # KiB
+    with pytest.raises(ValueError, match="more than 10 values"):
+        loads(b"[" + b"1," * 20 + b"1]", max_items=10)
