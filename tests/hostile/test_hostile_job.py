@@ -48,7 +48,9 @@ def test_hostile_folder_job_finishes_with_clips_and_one_error_row_per_hostile_fi
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {
         "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
-    command = [sys.executable, "-m", "pipeline.cli", "run", str(tmp_path / "job.yaml"), "--out", str(out)]
+    script = Path(sys.executable).with_name("dymesh")  # the installed console script; same entry point as -m
+    dymesh = [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
+    command = [*dymesh, "run", str(tmp_path / "job.yaml"), "--out", str(out)]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL)
     peak = 0
