@@ -25,6 +25,7 @@ class LocalSource:
     """Files, folders (searched recursively for .glb/.gltf) and glob patterns on this machine."""
 
     paths: list[str]
+    follow_symlinks: bool = False  # read symlinks (and hard links) whose target is outside the folder
     kind: Literal["local"] = "local"
 
 
@@ -33,6 +34,7 @@ class UrlListSource:
     """A text file with one http(s)://, s3:// or gs:// URL per line ('#' starts a comment)."""
 
     path: str
+    allow_private_networks: bool = False  # fetch loopback/private/link-local addresses too (on-premises mirrors)
     kind: Literal["url-list"] = "url-list"
 
 
@@ -158,6 +160,9 @@ class HarvestConfig:
     retries: int = 3  # attempts after the first, for transient I/O errors only
     backoff_s: float = 1.0  # first retry delay; doubles each attempt
     fetch_threads: int = 8  # concurrent fetches of URL / object-store sources
+    max_listed_entries: int = 1_000_000  # folder entries looked at while listing one source; more is an error row
+    max_redirects: int = 5  # HTTP redirects followed per URL (each hop's address is checked)
+    transfer_timeout_s: float = 900.0  # one whole download (all hops and the body), against slow-drip servers
 
 
 STAGES = ("harvest", "evaluate", "resample", "caption", "shard")  # the dataset stages, in order

@@ -119,13 +119,14 @@ def test_url_list_with_retries_caps_and_404(tmp_path, http_server):
     base, calls = http_server
     (tmp_path / "urls.txt").write_text(f"# assets\n{base}/fox.glb\n{base}/missing.glb\n{base}/flaky.glb\n"
                                        f"{base}/box.glb  # same bytes as flaky\nftp://x/y.glb\n")
-    rows, errors = run(UrlListSource(path="urls.txt"), tmp_path)
+    local = UrlListSource(path="urls.txt", allow_private_networks=True)  # the test server is on 127.0.0.1
+    rows, errors = run(local, tmp_path)
     assert sorted(r["uri"].rsplit("/", 1)[1] for r in rows) == ["box.glb", "flaky.glb", "fox.glb"]
     assert calls["flaky"] == 2  # a 503 is transient: retried once
     by_name = {r["uri"].rsplit("/", 1)[1]: r for r in rows}
     assert by_name["box.glb"]["asset_id"] == by_name["flaky.glb"]["asset_id"]
     assert sorted(e["error_type"] for e in errors) == ["http", "unsupported"]
-    capped, capped_errors = run(UrlListSource(path="urls.txt"), tmp_path, HarvestConfig(max_asset_bytes=2000,
+    capped, capped_errors = run(local, tmp_path, HarvestConfig(max_asset_bytes=2000,
                                                                                     retries=0))
     assert "fox.glb" not in {r["uri"].rsplit("/", 1)[1] for r in capped}
     assert any(e["error_type"] == "limit" and e["unit_id"].endswith("fox.glb") for e in capped_errors)

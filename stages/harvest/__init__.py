@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from schemas.tables import error_row
 from stages.harvest.blob_store import BlobStore, content_id
 from stages.harvest.item import FetchError, Item
-from stages.harvest.pack import name_and_tags
+from stages.harvest.metadata import read_metadata
 
 __all__ = ["BlobStore", "content_id", "harvest_source", "list_source", "FetchError", "Item"]
 
@@ -35,8 +35,9 @@ def _fetch(item: Item):
         return item.fetch()
     except FetchError as exc:
         return exc
-    except (OSError, ValueError) as exc:  # anything else a reader raises is still one failed input
-        return FetchError(type(exc).__name__, f"{item.uri}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - anything else a reader raises is still one failed input
+        detail = " ".join(str(exc).split())[:200]
+        return FetchError(type(exc).__name__, f"{item.uri}: {type(exc).__name__}: {detail}")
 
 
 def harvest_source(source, config, base_dir: str, store: BlobStore, progress=None) -> tuple[list[dict], list[dict]]:
@@ -60,8 +61,8 @@ def harvest_source(source, config, base_dir: str, store: BlobStore, progress=Non
                                         source=item.uri))
                 continue
             asset_id, blob = store.put(data, fmt)
-            name, tags = name_and_tags(data) if not item.tags else ("", list(item.tags))
-            rows.append({"asset_id": asset_id, "kind": item.kind, "uri": item.uri, "name": item.name or name,
-                         "license": item.license, "attribution": item.attribution, "tags": tags,
-                         "bytes": len(data), "format": fmt, "blob": blob})
+            meta = read_metadata(data)  # what the file says; what the source says (item) comes first
+            rows.append({"asset_id": asset_id, "kind": item.kind, "uri": item.uri, "name": item.name or meta.name,
+                         "license": item.license or meta.license, "attribution": item.attribution or meta.attribution,
+                         "tags": list(item.tags or meta.tags), "bytes": len(data), "format": fmt, "blob": blob})
     return rows, sorted(errors, key=lambda e: e["unit_id"])

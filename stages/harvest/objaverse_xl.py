@@ -19,9 +19,10 @@ import urllib.error
 from pathlib import Path, PurePosixPath
 
 from stages.formats import BLENDER_FORMATS
-from stages.harvest.item import FetchError, Item, TransientError, read_capped, with_retries
-from stages.harvest.local import folder_reader
+from stages.harvest.item import FetchError, Item, TransientError, with_retries
+from stages.harvest.local import fetch_error, folder_reader
 from stages.harvest.objaverse_source import package_cache
+from stages.untrusted_files import UntrustedFileError, read_regular
 from stages.harvest.pack import pack_gltf, read_json_document
 
 XL_SOURCES = ("github", "sketchfab", "thingiverse", "smithsonian")
@@ -152,15 +153,12 @@ def fetch(row: dict, downloads: Downloads, source, config) -> tuple[bytes, str]:
     """The file's bytes (a .gltf packed with its side files), after the checksum and animation filters."""
     identifier, file_type = str(row["fileIdentifier"]), str(row["fileType"]).lower()
     path = downloads.path(identifier)
-    try:
-        size = os.path.getsize(path)
-        if size > config.max_asset_bytes:
-            raise FetchError("limit", f"{identifier}: {size} bytes, over the {config.max_asset_bytes} byte cap "
-                                      "(harvest.max_asset_bytes)")
-        with open(path, "rb") as handle:
-            data = read_capped(handle, config.max_asset_bytes, identifier)
-    except OSError as exc:
-        raise FetchError("io", f"{identifier}: cannot read the download: {exc.strerror or exc}") from None
+    folder = str(Path(path).parent)
+    try:  # a cloned GitHub repository may hold links and FIFOs: the local source's rules apply
+        data = read_regular(path, config.max_asset_bytes, root=folder, follow_links=False,
+                            timeout_s=config.timeout_s, what=identifier)
+    except UntrustedFileError as exc:
+        raise fetch_error(exc) from None
     digest = hashlib.sha256(data).hexdigest()
     if isinstance(row.get("sha256"), str) and row["sha256"] and digest != row["sha256"].lower():
         raise FetchError("checksum", f"{identifier}: sha256 {digest[:12]}... differs from the annotation's "
@@ -170,7 +168,7 @@ def fetch(row: dict, downloads: Downloads, source, config) -> tuple[bytes, str]:
         raise Filtered("few-animations", f"{identifier}: {count} animation(s), fewer than min_animations="
                                          f"{source.min_animations}")
     if file_type == "gltf":
-        return pack_gltf(data, folder_reader(Path(path).parent, config.max_side_file_bytes))
+        return pack_gltf(data, folder_reader(folder, folder, config, False, identifier))
     return data, file_type
 
 

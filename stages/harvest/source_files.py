@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from stages.harvest.item import Item
-from stages.harvest.local import list_files, read_local
+from stages.harvest.local import file_ids, list_files, read_local, shown
 
 Package = Callable[[str, bytes], tuple[bytes, str]]  # (path, file bytes) -> (stored bytes, format)
 
@@ -16,16 +16,17 @@ Package = Callable[[str, bytes], tuple[bytes, str]]  # (path, file bytes) -> (st
 def file_items(source, config, base_dir: str, suffixes: tuple[str, ...], package: Package,
                license: str = "", attribution: str = "", tags: tuple[str, ...] = ()
                ) -> tuple[list[Item], list[tuple[str, str, str]]]:
-    """Items of the files under `source.paths` (folders: files ending in `suffixes`), and the paths that matched
-    nothing."""
-    files, missing = list_files(source.paths, base_dir, suffixes)
+    """Items of the files under `source.paths` (folders: files ending in `suffixes`), and (uri, kind, message) for
+    what could not be listed; files are read with the local source's rules (regular files inside the root)."""
+    follow = getattr(source, "follow_symlinks", False)
+    files, problems = list_files(source.paths, base_dir, config.max_listed_entries, follow, suffixes)
+    known_links = file_ids([path for path, _, _ in files])
 
-    def fetch(path: str) -> tuple[bytes, str]:
-        data, _ = read_local(path, config.max_asset_bytes, config.max_side_file_bytes)
+    def fetch(path: str, uri: str, root: str) -> tuple[bytes, str]:
+        data, _ = read_local(path, uri, root, config, follow, known_links)
         return package(path, data)
 
-    items = [Item(kind=source.kind, uri=uri, name=Path(path).stem, license=license, attribution=attribution,
-                  tags=tags, fetch=lambda path=path: fetch(path)) for path, uri in files]
-    problems = [(p, "not-found", f"{p}: no such file, folder or matching glob (resolved against {base_dir})")
-                for p in missing]
+    items = [Item(kind=source.kind, uri=uri, name=shown(Path(path).stem), license=license, attribution=attribution,
+                  tags=tags, fetch=lambda path=path, uri=uri, root=root: fetch(path, uri, root))
+             for path, uri, root in files]
     return items, problems
