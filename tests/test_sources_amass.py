@@ -9,13 +9,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from pipeline.config import HarvestConfig
 from stages.evaluate import MalformedAsset
 from stages.formats import load_scene, load_scene_bytes
 from stages.formats.body_model import BodyModelError, body_model_from_bytes, load_body_model, pose_vertices
 from stages.formats.npz import NpzError, read_npz, write_npz
 from stages.generate.sources import synthetic_body_model, synthetic_motion
 
-HARVEST = SimpleNamespace(max_asset_bytes=1 << 30, max_side_file_bytes=1 << 20, fetch_threads=2)
+HARVEST = HarvestConfig(max_asset_bytes=1 << 30, max_side_file_bytes=1 << 20, fetch_threads=2)
 FRAMES = 24
 
 

@@ -10,13 +10,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from pipeline.config import HarvestConfig
 from stages.evaluate import BadData, LimitExceeded, Limits, MalformedAsset
 from stages.formats import load_scene, load_scene_bytes
 from stages.formats.anime import dt4d_package, read_anime, write_anime
 from stages.generate.sources import synthetic_anime
 from stages.resample import ResampleConfig, clips_from_scene
 
-HARVEST = SimpleNamespace(max_asset_bytes=1 << 30, max_side_file_bytes=1 << 20, fetch_threads=2)
+HARVEST = HarvestConfig(max_asset_bytes=1 << 30, max_side_file_bytes=1 << 20, fetch_threads=2)
 
 
 def file_frames(data: bytes) -> tuple[np.ndarray, np.ndarray]:

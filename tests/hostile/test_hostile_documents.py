@@ -16,7 +16,8 @@ from hostile_files import DEEP, deep_gltf, good_asset  # noqa: F401
 from pipeline.config import HarvestConfig, LocalSource
 from schemas.tables import ERRORS
 from stages.evaluate import LimitExceeded, MalformedAsset, load_asset, load_asset_bytes
-from stages.harvest import PROVENANCE, BlobStore, harvest_source
+from schemas.tables import PROVENANCE
+from stages.harvest import BlobStore, harvest_source
 from stages.harvest.metadata import MAX_TAGS, metadata_of, read_metadata
 from stages.harvest.pack import pack_gltf, read_json_document
 from stages.untrusted_json import JsonTooDeep, loads

@@ -16,7 +16,8 @@ from hostile_files import SECRET, glb_of, gltf_with_side, good_asset, hostile_fo
 from pipeline.config import HarvestConfig, LocalSource, ObjectStoreSource
 from schemas.tables import ERRORS
 from stages import untrusted_files
-from stages.harvest import PROVENANCE, BlobStore, harvest_source
+from schemas.tables import PROVENANCE
+from stages.harvest import BlobStore, harvest_source
 from stages.untrusted_files import UntrustedFileError, read_regular
 
 pytestmark = pytest.mark.timeout(60)  # a FIFO or a symlink loop that hangs fails here instead of hanging the suite
