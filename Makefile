@@ -10,7 +10,7 @@ BENCHMARKS := evaluate resample pipeline shards render caption train
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONHASHSEED := 0
 
-.PHONY: install demo test bench bench-baseline clean
+.PHONY: install demo test bench bench-baseline check-lock clean
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ demo: $(STAMP)
 	@echo "demo output: $(DEMO_OUT)  (dymesh status $(DEMO_OUT); dymesh stats $(DEMO_OUT) --sql '...')"
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
@@ -36,6 +36,10 @@ bench-baseline:
 	$(PYTHON) -m venv .venv-blender
 	.venv-blender/bin/python -m pip install -q bpy==$(BPY_VERSION)
 	.venv-blender/bin/python -c "import bpy; print('Blender', bpy.app.version_string)"
+
+# Does requirements.lock resolve (wheels only) on Python 3.11, 3.12 and 3.13? Needs a package index.
+check-lock: $(STAMP)
+	$(PY) tools/check_lock.py
 
 clean:
 	rm -rf $(VENV) .venv-blender out

@@ -63,3 +63,19 @@ def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(command: list[str
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == code, stderr
     assert stderr == "", stderr
+
+
+def test_npz_files_are_stored_unless_compress_is_asked(tmp_path: Path):
+    import zipfile
+
+    asset = str(ASSETS / "Fox.glb")
+    assert main(["evaluate", asset, "--out", str(tmp_path / "plain")]) == 0
+    assert main(["evaluate", asset, "--out", str(tmp_path / "zip"), "--compress"]) == 0
+    for k in range(3):
+        plain, packed = tmp_path / "plain" / f"clip{k}.npz", tmp_path / "zip" / f"clip{k}.npz"
+        with zipfile.ZipFile(plain) as a, zipfile.ZipFile(packed) as b:
+            assert {i.compress_type for i in a.infolist()} == {zipfile.ZIP_STORED}
+            assert {i.compress_type for i in b.infolist()} == {zipfile.ZIP_DEFLATED}
+        assert packed.stat().st_size < plain.stat().st_size
+        for name in ("times", "vertices", "faces"):
+            assert np.array_equal(np.load(plain)[name], np.load(packed)[name])
