@@ -51,7 +51,7 @@ def synthetic_dataset(assets: int = 12, clips_per_asset: int = 3, frames: int = 
     captions = {
         clip.clip_id: [
             dict(clip_id=clip.clip_id, content_hash=clip.content_hash, caption_index=0, text=f"motion caption of {clip.clip_id[:6]}",
-                 backend="motion", model="motion-heuristic", revision="1", prompt_hash="p0", cpu_stand_in=False, seconds=0.0),
+                 backend="motion", model="motion-heuristic", revision="1", prompt_hash="p0", cpu_stand_in=True, seconds=0.0),
             dict(clip_id=clip.clip_id, content_hash=clip.content_hash, caption_index=0, text=f"the object {i} sways",
                  backend="transformers", model="tiny-vlm", revision="r1", prompt_hash="p1", cpu_stand_in=True, seconds=0.1),
         ]
