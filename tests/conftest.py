@@ -50,6 +50,14 @@ def local_s3(*buckets: str, **extra_env: str):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory) -> str:
+    """Folder of the tiny random test VLM (stages.caption.tiny_vlm), built once per test session."""
+    from stages.caption.tiny_vlm import save_tiny_vlm
+
+    return save_tiny_vlm(tmp_path_factory.mktemp("tiny-random-llava"))
+
+
 @pytest.fixture(scope="module")
 def ray_session():
     """A local Ray for one test module (2 CPUs, 512 MiB object store); always shut down."""

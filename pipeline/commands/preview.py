@@ -62,10 +62,8 @@ def _load(args: argparse.Namespace):
     from pipeline.errors import UserError
 
     if args.shards:
-        try:
-            from stages.shard import read_sample
-        except ImportError as exc:
-            raise UserError(f"--shards needs stages.shard ({exc}); preview a clip .npz instead") from exc
+        from stages.shard import read_sample
+
         try:
             sample = read_sample(args.shards, args.clip)
         except (KeyError, FileNotFoundError, OSError) as exc:
