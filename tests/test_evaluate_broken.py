@@ -10,7 +10,7 @@ import pytest
 
 from stages.evaluate import AssetError, Limits, load_asset, load_asset_bytes
 from stages.evaluate.errors import LimitExceeded, UnsafeAsset
-from tests.conftest import ASSETS, BROKEN
+from paths import ASSETS, BROKEN
 
 KINDS = {"malformed", "unsupported", "unsafe", "limit", "bad-data"}
 BROKEN_FILES = sorted(p.name for p in BROKEN.iterdir() if p.suffix in (".glb", ".gltf")) if BROKEN.is_dir() else []

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from tests.conftest import ASSETS, BROKEN, REFERENCE, REPO
+from paths import ASSETS, BROKEN, REFERENCE, REPO
 
 
 def test_evaluate_writes_reference_layout(tmp_path: Path, capsys):

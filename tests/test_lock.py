@@ -13,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from conftest import REPO
+from paths import REPO
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 LOCK = {canonicalize_name(line.split("==")[0]): line.split("==")[1]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ASSETS, BROKEN, REPO
+from paths import ASSETS, BROKEN, REPO
 from pipeline.accounting import balanced
 from pipeline.commands.status import load_summary
 from pipeline.config import load_job

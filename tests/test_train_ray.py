@@ -9,7 +9,7 @@ import pytest
 from stages.train import checkpoint as ckpt
 from stages.train.configs import run_config_from_dict
 from stages.train.loop import train_with_ray
-from tests.test_train_loop import SMALL
+from train_runs import SMALL
 
 
 @pytest.mark.ray
