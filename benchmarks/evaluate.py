@@ -111,7 +111,7 @@ def time_dymesh_process(row: Row, fps: float, max_frames: int, out: Path, compre
                str(max_frames), "--out", str(out)] + (["--compress"] if compress else [])
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"dymesh evaluate {row.name}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
