@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 
+from clip_builder import build_clip
 from schemas.sample import Clip
 
 
@@ -18,28 +19,8 @@ def synthetic_clip(asset: int, animation: int = 0, seed: int = 0, frames: int = 
     trajectory = (base[None] + motion).astype(np.float32)
     faces = rng.integers(0, n, size=(max(1, n * 2 - 4), 3)).astype(np.int32)
     asset_id = hashlib.sha256(f"asset-{asset}".encode()).hexdigest()
-    lo, hi = trajectory[0].min(0), trajectory[0].max(0)
-    center = (lo + hi) / 2
-    displacement = np.linalg.norm(trajectory - trajectory[:1], axis=-1)
-    return Clip(
-        clip_id=f"{asset_id}_a{animation}_{seed:04d}-{seed + frames - 1:04d}",
-        asset_id=asset_id,
-        animation=animation,
-        animation_name=f"anim{animation}",
-        fps=10.0,
-        first_frame=seed,
-        last_frame=seed + frames - 1,
-        vertices=trajectory,
-        faces=faces,
-        center=tuple(float(c) for c in center),
-        scale=float(np.abs(trajectory[0] - center).max()),
-        source_vertices=n,
-        source_faces=len(faces),
-        resample_error=float(rng.uniform(0, 0.01)),
-        max_displacement=float(displacement.max()),
-        mean_displacement=float(displacement.mean()),
-        content_hash=hashlib.sha256(trajectory.tobytes()).hexdigest(),
-    )
+    return build_clip(asset_id, trajectory, faces, animation=animation, animation_name=f"anim{animation}",
+                      first_frame=seed, resample_error=float(rng.uniform(0, 0.01)))
 
 
 def synthetic_dataset(assets: int = 12, clips_per_asset: int = 3, frames: int = 16):
@@ -51,7 +32,7 @@ def synthetic_dataset(assets: int = 12, clips_per_asset: int = 3, frames: int = 
     captions = {
         clip.clip_id: [
             dict(clip_id=clip.clip_id, content_hash=clip.content_hash, caption_index=0, text=f"motion caption of {clip.clip_id[:6]}",
-                 backend="motion", model="motion-heuristic", revision="1", prompt_hash="p0", cpu_stand_in=False, seconds=0.0),
+                 backend="motion", model="motion-heuristic", revision="1", prompt_hash="p0", cpu_stand_in=True, seconds=0.0),
             dict(clip_id=clip.clip_id, content_hash=clip.content_hash, caption_index=0, text=f"the object {i} sways",
                  backend="transformers", model="tiny-vlm", revision="r1", prompt_hash="p1", cpu_stand_in=True, seconds=0.1),
         ]

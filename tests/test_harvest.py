@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ASSETS
+from paths import ASSETS
 from pipeline.config import HarvestConfig, LocalSource, ObjaverseSource, UrlListSource
 from stages.harvest import BlobStore, content_id, harvest_source
 from stages.harvest.pack import pack_gltf, read_json_document

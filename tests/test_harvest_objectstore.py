@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ASSETS, local_s3
+from paths import ASSETS
+from s3_server import local_s3
 from pipeline.config import HarvestConfig, ObjectStoreSource, UrlListSource
 from stages.harvest import BlobStore, harvest_source
 from stages.harvest.pack import read_json_document

@@ -8,7 +8,7 @@ import io
 import pyarrow as pa
 import pytest
 
-from conftest import ASSETS, BROKEN
+from paths import ASSETS, BROKEN
 from pipeline.accounting import account, balanced, by_unit, merge
 from pipeline.errors import UserError
 from pipeline.manifest import Manifest, atomic_write_json

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ASSETS, BROKEN, REPO
+from paths import ASSETS, BROKEN, REPO
 from pipeline.accounting import balanced
 from pipeline.commands.status import load_summary
 from pipeline.config import load_job
@@ -192,7 +192,9 @@ def test_a_caption_backend_that_cannot_start_stops_the_run_and_keeps_the_clips(c
     job, clean_out, summary = clean_run
     out = tmp_path / "out"
     shutil.copytree(clean_out, out)
-    broken = write_job(tmp_path, caption={"backend": "vllm"}, run={"max_retries": 0})  # no vLLM on this machine
+    # fails on any machine: without vLLM (install hint), and with it (no such local model folder)
+    broken = write_job(tmp_path, caption={"backend": "vllm", "model": str(tmp_path / "no-such-model")},
+                       run={"max_retries": 0})
     with pytest.raises(CaptionWorkerError, match="backend vllm"):
         run_job(broken, out)
     committed = {p.parent.name for p in (out / "markers" / "caption").rglob("*.json")}

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import trimesh
-from conftest import ASSETS
+from paths import ASSETS
 from resample_scenes import ArrayScene, sphere, twist
 
 from pipeline.cli import main

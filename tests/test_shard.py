@@ -160,21 +160,50 @@ def test_webdataset_reads_the_shards(tmp_path, dataset):
     assert samples[0]["vertices.npy"].ndim == 3 and isinstance(samples[0]["json"], dict)
 
 
+def _tarfile_archive(name: str, data: bytes) -> bytes:
+    """One member written by Python's tarfile (PAX, our fixed fields), no end-of-archive blocks."""
+    import io
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0o644, 0, 0, "", ""
+    buffer = io.BytesIO()
+    archive = tarfile.TarFile(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT)
+    archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def test_tar_headers_match_pythons_tarfile_and_parse_back():
     import io
+    import shutil
+    import subprocess
 
-    from stages.shard.tarformat import member_header, padding, parse_members, pax_header
+    from stages.shard.tarformat import end_of_archive, member_header, padding, parse_members
 
-    names = ["a" * 64 + "_a0_0000-0015.vertices.npy", "x.txt", "b" * 99, "c" * 150 + ".json", "é.txt"]
+    names = ["a" * 64 + "_a0_0000-0015.vertices.npy", "x.txt", "b" * 99, "e" * 100, "c" * 150 + ".json", "é.txt",
+             "d" * 40 + "/" + "ü" * 80 + ".npy"]
     for name in names:
         for size in (0, 5, 512, 393_344):
-            assert member_header(name, size) == pax_header(name, size)
+            data = bytes([size % 251]) * size
+            ours = member_header(name, size) + data + padding(size)
+            assert ours == _tarfile_archive(name, data), (name, size)  # byte-identical to another writer
     archive = io.BytesIO()
     for i, name in enumerate(names):
         data = bytes([i]) * (100 + i)
         archive.write(member_header(name, len(data)) + data + padding(len(data)))
+    archive.write(end_of_archive(archive.tell()))
     parsed = parse_members(archive.getvalue())  # long/non-ASCII names take tarfile's PAX path
     assert [n for n, _ in parsed] == names and [bytes(d) for _, d in parsed][2] == bytes([2]) * 102
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as reader:  # an independent reader agrees
+        members = reader.getmembers()
+        assert [m.name for m in members] == names and [m.size for m in members] == [100 + i for i in range(len(names))]
+        assert {(m.mtime, m.mode, m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0o644, 0, 0, "", "")}
+    if shutil.which("tar"):  # and GNU tar, a third implementation, lists the same names
+        listing = subprocess.run(["tar", "-tf", "-", "--quoting-style=literal"], input=archive.getvalue(),
+                                 capture_output=True, check=True, env={"LC_ALL": "C.UTF-8"}).stdout
+        assert listing.decode("utf-8").splitlines() == names
     plain = b"".join(member_header(n, 3) + b"abc" + padding(3) for n in names[:2])
     assert [(n, bytes(d)) for n, d in parse_members(plain)] == [(names[0], b"abc"), (names[1], b"abc")]
     broken = bytearray(plain)

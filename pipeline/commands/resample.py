@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.config import build
     from pipeline.errors import UserError
     from schemas.clip_file import write_clip_files
-    from stages.evaluate import AssetError, load_asset
+    from stages.evaluate import AssetError
+    from stages.formats import load_scene
     from stages.resample import ResampleConfig, clips_from_scene
 
     if not args.asset.is_file():
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     asset_id = args.asset_id or re.sub(r"[^A-Za-z0-9-]+", "-", args.asset.stem).strip("-") or "asset"
     start = time.perf_counter()
     try:
-        scene = load_asset(args.asset)
+        scene = load_scene(args.asset)
     except AssetError as exc:
         print(f"dymesh resample: error: {exc}", file=sys.stderr)
         return 2

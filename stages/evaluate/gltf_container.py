@@ -142,8 +142,12 @@ def _glb_chunks(data: bytes, name: str, limits: Limits) -> tuple[bytes, bytes | 
     if len(data) < 12:
         raise MalformedAsset(name, f"GLB header truncated ({len(data)} of 12 bytes)")
     _, version, length = struct.unpack_from("<4sII", data, 0)
+    if version == 1 and len(data) >= 20 and struct.unpack_from("<I", data, 16)[0] == 0:  # KHR_binary_glTF layout
+        raise UnsupportedAsset(name, "glTF 1.0 binary (GLB version 1, KHR_binary_glTF); only glTF 2.0 is read: "
+                                     "convert it to glTF 2.0 first")
     if version != 2:
-        raise UnsupportedAsset(name, f"GLB container version {version} (only version 2 is glTF 2.0)")
+        raise MalformedAsset(name, f"GLB header has container version {version}: neither GLB 2 nor a glTF 1.0 "
+                                   "binary (damaged header?)")
     if length > len(data):
         raise MalformedAsset(name, f"GLB header says {length} bytes but the file has {len(data)} (truncated?)")
     chunks: list[tuple[int, bytes]] = []

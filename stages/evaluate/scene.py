@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from .accessors import AccessorReader
 from .animation import Animation, AnimationInfo, ChannelGroup, read_animations
@@ -21,6 +21,9 @@ from .palette import (blend_fixed_points, blend_moving_points, influence_matrix,
 from .primitives import TRIANGLE_MODES, Primitive, read_primitives
 from .scene_graph import NodeGraph, compose, default_scene_nodes, dynamic_levels, read_nodes, world_matrices
 from .skinning import Skin, read_skin
+
+if TYPE_CHECKING:  # scipy is imported on the first evaluate(): `dymesh inspect` never pays for it
+    from scipy import sparse
 
 TRS_PATHS = ("translation", "rotation", "scale")
 CACHED_SETS = 8  # per-clip structures (fixed blend, dynamic node levels) kept for this many distinct clips

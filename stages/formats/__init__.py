@@ -59,21 +59,14 @@ def load_scene(path: str | Path, limits: Limits = Limits(), fps: float | None = 
 
 
 def read_capped(path: Path, cap: int) -> bytes:
-    """A regular file's bytes, refusing more than `cap` (checked before and while reading)."""
-    name = str(path)
+    """A regular file's bytes (never a device, FIFO or socket), refusing more than `cap` whatever stat says."""
+    from stages.untrusted_files import UntrustedFileError, read_regular
+
     try:
-        if not path.is_file():
-            raise MalformedAsset(name, "not a regular file")
-        size = path.stat().st_size
-        if size > cap:
-            raise LimitExceeded(name, f"file is {size} bytes, over the {cap} byte cap")
-        with open(path, "rb") as handle:
-            data = handle.read(cap + 1)
-    except OSError as exc:
-        raise MalformedAsset(name, f"cannot read the file ({exc.strerror or exc})") from None
-    if len(data) > cap:
-        raise LimitExceeded(name, f"file grew past the {cap} byte cap while being read")
-    return data
+        return read_regular(str(path), cap, follow_links=True)
+    except UntrustedFileError as exc:
+        error = LimitExceeded if exc.kind == "limit" else MalformedAsset
+        raise error(str(path), exc.detail) from None
 
 
 __all__ = ["BLENDER_FORMATS", "BLENDER_SUFFIXES", "FORMATS", "load_scene", "load_scene_bytes"]
