@@ -19,7 +19,7 @@ from stages.evaluate import LimitExceeded, Limits, MalformedAsset, UnsupportedAs
 from stages.formats import load_scene, load_scene_bytes
 from stages.formats.blender import ConversionFailed, blender_python
 
-from conftest import ASSETS
+from paths import ASSETS
 
 needs_blender = pytest.mark.skipif(blender_python() is None, reason="Blender (bpy) not installed: pip install -e "
                                    "'.[blender]' or set DYMESH_BLENDER_PYTHON (make test does)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from paths import REPO
 from pipeline.accounting import balanced
 from pipeline.config import load_job
 from pipeline.runner import Runner

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import ASSETS
+from paths import ASSETS
 
 HARVEST = SimpleNamespace(max_asset_bytes=1 << 30, max_side_file_bytes=1 << 20, fetch_threads=2, timeout_s=5.0,
                           retries=1, backoff_s=0.0)

@@ -11,7 +11,7 @@ import resource
 import pyarrow as pa
 import pytest
 
-from conftest import ASSETS
+from paths import ASSETS
 from hostile_files import DEEP, deep_gltf, good_asset  # noqa: F401
 from pipeline.config import HarvestConfig, LocalSource
 from schemas.tables import ERRORS

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from paths import REPO
 from hostile_files import SECRET, good_asset, hostile_folder  # noqa: F401
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(900)]
