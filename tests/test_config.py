@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import (
-    GeneratedSource,
-    LocalSource,
-    ObjaverseSource,
-    config_hash,
-    load_job,
-    parse_job,
-)
+from pipeline.config import config_hash, load_job, parse_job
+from pipeline.sources import GeneratedSource, LocalSource, ObjaverseSource
 from pipeline.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]

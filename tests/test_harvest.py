@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from paths import ASSETS
-from pipeline.config import HarvestConfig, LocalSource, ObjaverseSource, UrlListSource
+from pipeline.config import HarvestConfig
+from pipeline.sources import LocalSource, ObjaverseSource, UrlListSource
 from stages.harvest import BlobStore, content_id, harvest_source
 from stages.harvest.pack import pack_gltf, read_json_document
 from stages.evaluate import load_asset, load_asset_bytes

@@ -7,7 +7,8 @@ import pytest
 
 from paths import ASSETS
 from s3_server import local_s3
-from pipeline.config import HarvestConfig, ObjectStoreSource, UrlListSource
+from pipeline.config import HarvestConfig
+from pipeline.sources import ObjectStoreSource, UrlListSource
 from stages.harvest import BlobStore, harvest_source
 from stages.harvest.pack import read_json_document
 

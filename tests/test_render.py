@@ -184,7 +184,7 @@ def test_preview_command_takes_gltf_assets_all_or_one_animation(tmp_path, capsys
     assert "no animation 3 (it has 3: 0 'Survey', 1 'Walk', 2 'Run')" in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("hello")
     assert main(["preview", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "y.gif")]) == 2
-    assert "not a format preview reads" in capsys.readouterr().err
+    assert "unknown asset format 'txt'" in capsys.readouterr().err
     broken = shared_assets / "broken" / "node_cycle.glb"
     assert main(["preview", str(broken), "--out", str(tmp_path / "z.gif")]) == 2
     assert "malformed: node hierarchy cycle" in capsys.readouterr().err

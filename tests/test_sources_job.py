@@ -17,8 +17,9 @@ from stages.formats.blender import blender_python
 
 pytestmark = [pytest.mark.ray, pytest.mark.skipif(blender_python() is None, reason="the FBX inputs need Blender "
                                                   "(bpy): pip install -e '.[blender]' or set DYMESH_BLENDER_PYTHON")]
-# a local file states no licence (the local source records none); the others come from the job's sources
-KINDS = {"local": "", "dt4d": "LicenseRef-DeformingThings4D", "amass": "LicenseRef-synthetic-AMASS-layout",
+# local glTF files state their licence in asset.extras (the generated inputs say CC0-1.0); the others come from the
+# job's sources
+KINDS = {"local": "CC0-1.0", "dt4d": "LicenseRef-DeformingThings4D", "amass": "LicenseRef-synthetic-AMASS-layout",
          "blender": "CC0-1.0"}
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from paths import ASSETS
 from hostile_files import DEEP, deep_gltf, good_asset  # noqa: F401
-from pipeline.config import HarvestConfig, LocalSource
+from pipeline.config import HarvestConfig
+from pipeline.sources import LocalSource
 from schemas.tables import ERRORS
 from stages.evaluate import LimitExceeded, MalformedAsset, load_asset, load_asset_bytes
 from schemas.tables import PROVENANCE

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from hostile_files import SECRET, glb_of, gltf_with_side, good_asset, hostile_folder, outside_files  # noqa: F401
-from pipeline.config import HarvestConfig, LocalSource, ObjectStoreSource
+from pipeline.config import HarvestConfig
+from pipeline.sources import LocalSource, ObjectStoreSource
 from schemas.tables import ERRORS
 from stages import untrusted_files
 from schemas.tables import PROVENANCE

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from hostile_files import glb_of
-from pipeline.config import HarvestConfig, UrlListSource
+from pipeline.config import HarvestConfig
+from pipeline.sources import UrlListSource
 from stages.harvest import BlobStore, harvest_source, http_get
 from stages.harvest.item import FetchError, TransientError
 
