@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 BPY_VERSION ?= 4.2.23
-BENCHMARKS := evaluate resample pipeline shards render caption train
+BENCHMARKS := evaluate resample pipeline shards render caption train report
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONHASHSEED := 0
 
@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/dymesh run jobs/demo.yaml --out $(DEMO_OUT)
 	$(VENV)/bin/dymesh stats $(DEMO_OUT)
 	@echo "demo output: $(DEMO_OUT)  (dymesh status $(DEMO_OUT); dymesh stats $(DEMO_OUT) --sql '...')"
+	@echo "demo report (open in a browser, no server needed):"; $(VENV)/bin/dymesh report $(DEMO_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
