@@ -134,7 +134,7 @@ def test_same_inputs_same_bytes_and_cached_previews(job_out, site, tmp_path, cap
     assert main(["report", str(job_out), "--out", str(again)]) == 0
     assert "(0 previews rendered" in capsys.readouterr().err
     previews = sorted((again / "previews").iterdir())
-    assert main(["report", str(job_out), "--out", str(again), "--size", "96"]) == 0  # new settings: new previews
+    assert main(["report", str(job_out), "--out", str(again), "--size", "96", "--sample", "1"]) == 0  # new settings
     assert "previews rendered, 0 cached" in capsys.readouterr().err
     assert set(previews).isdisjoint((again / "previews").iterdir()), "previews no card uses are removed"
 
@@ -228,3 +228,20 @@ def test_hostile_strings_are_escaped():
     html = render_page(page)
     assert "<script>alert" not in html and "<img src=x" not in html
     assert html.count("<script>") == 1 and 'data-error=""' in html
+
+
+def test_report_of_an_object_store_output(job_out, tmp_path):
+    from pyarrow import fs as pafs
+
+    from conftest import local_s3
+    from stages.shard.objectstore import filesystem
+
+    with local_s3("dymesh", AWS_ENDPOINT_URL="{endpoint}"):
+        s3, root = filesystem("s3://dymesh/job")
+        pafs.copy_files(str(job_out), root, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=s3)
+        assert main(["report", "s3://dymesh/job"]) == 2  # a page needs a local folder
+        assert main(["report", "s3://dymesh/job", "--out", str(tmp_path / "site"), "--sample", "2"]) == 0
+    html = (tmp_path / "site" / "index.html").read_text()
+    cards = card_ids(html)
+    assert cards and all((tmp_path / "site" / "previews").glob("*.gif"))
+    assert re.search(r"<b>(\d+)</b><span>clips</span>", html).group(1) == str(clip_count(job_out))

@@ -100,8 +100,9 @@ def card_html(card: dict, page: ReportPage) -> str:
         rows, columns = grid_shape(page.settings.views)
         tile = page.settings.size // columns
         name = page.previews.names[clip_id]
-        preview = (f'<img class="preview" src="previews/{escape(name)}" width="{columns * tile}" height="{rows * tile}" '
-                   f'loading="lazy" decoding="async" alt="animated preview of {escape(clip_id)}">')
+        preview = (f'<a href="previews/{escape(name)}" target="_blank" rel="noopener" title="open the preview alone">'
+                   f'<img class="preview" src="previews/{escape(name)}" width="{columns * tile}" height="{rows * tile}" '
+                   f'loading="lazy" decoding="async" alt="animated preview of {escape(clip_id)}"></a>')
     captions = "".join(
         f'<li class="caption"><span class="text">{escape(c["text"] or "")}</span>'
         f'<span class="badge">{escape(c["backend"] or "?")} · {escape(c["model"] or "?")}</span>'
