@@ -131,8 +131,10 @@ def test_same_inputs_same_bytes_and_cached_previews(job_out, site, tmp_path, cap
     first = files(site)
     assert first == files(again), "one or two render processes, the same bytes"
     capsys.readouterr()
+    drawn = {p: p.stat().st_mtime_ns for p in (again / "plots").glob("*.png")}
     assert main(["report", str(job_out), "--out", str(again)]) == 0
     assert "(0 previews rendered" in capsys.readouterr().err
+    assert drawn == {p: p.stat().st_mtime_ns for p in (again / "plots").glob("*.png")}, "same data: plots kept"
     previews = sorted((again / "previews").iterdir())
     assert main(["report", str(job_out), "--out", str(again), "--size", "96", "--sample", "1"]) == 0  # new settings
     assert "previews rendered, 0 cached" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipeline.errors import UserError
     from pipeline.progress import Progress
-    from pipeline.stats import current_hashes, plot_histograms, report
+    from pipeline.stats import current_hashes, report
     from stages.report import PreviewSettings, ReportPage, Table, build_funnel, merge_counts, render_previews, write_page
     from stages.report import queries
 
@@ -60,10 +60,7 @@ def run(args: argparse.Namespace) -> int:
     con, left_out = committed_connection(args.out, hashes, markers)
 
     sections = report(con, bins=args.bins)
-    plots = [Path(p) for p in plot_histograms(sections, str(site / "plots"))]
-    for stale in (site / "plots").glob("*.png"):
-        if stale not in plots:
-            stale.unlink()
+    plots = histogram_plots(sections, site / "plots")
     queries.prepare(con)
     harvest = harvest_counts(args.out, hashes, markers)
     funnel = build_funnel(merge_counts(harvest, queries.funnel_counts(con)),
@@ -119,6 +116,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def histogram_plots(sections: dict, folder: Path) -> list[Path]:
+    """pipeline.stats' PNG histograms in `folder`, drawn again only when their data changed (matplotlib is most of a
+    warm report's time); PNGs no histogram uses are removed."""
+    import hashlib
+    import inspect
+
+    from pipeline.stats import plot_histograms
+    from stages.atomic_file import write_bytes_atomically
+
+    histograms = {t: rows for t, (_, rows) in sections.items() if t.startswith("histogram: ")}
+    drawing = inspect.getsource(plot_histograms)  # a new look of the plots draws them again
+    key = hashlib.sha256(json.dumps([histograms, drawing], sort_keys=True, default=str).encode()).hexdigest()
+    record = folder / ".histograms.json"
+    try:
+        known = json.loads(record.read_text())
+        if known["key"] == key and all((folder / name).is_file() for name in known["files"]):
+            return [folder / name for name in known["files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    plots = [Path(p) for p in plot_histograms(sections, str(folder))]
+    for stale in folder.glob("*.png"):
+        if stale not in plots:
+            stale.unlink()
+    write_bytes_atomically(record, json.dumps({"key": key, "files": [p.name for p in plots]}).encode(), durable=False)
+    return plots
+
+
 def _columns_rows(records: list[dict]) -> tuple[list[str], list[tuple]]:
     columns = list(records[0]) if records else []
     return [c.replace("_", " ") for c in columns], [tuple(r.values()) for r in records]
@@ -157,8 +181,6 @@ def marker_of(table: str, relative: str) -> str | None:
 def committed_connection(out: str, hashes: dict | None, markers: set[str]):
     """pipeline.stats.connect's views, each narrowed to the files of committed units; (connection, {table: files
     left out})."""
-    import pyarrow.dataset as ds
-
     from pipeline.stats import connect, table_files
     from schemas.tables import TABLES
     from stages.shard.objectstore import filesystem, is_remote, join
@@ -176,6 +198,8 @@ def committed_connection(out: str, hashes: dict | None, markers: set[str]):
         if not committed:
             con.register(f"_committed_{table}", schema.empty_table())
         elif is_remote(out):
+            import pyarrow.dataset as ds
+
             con.register(f"_committed_{table}", ds.dataset(committed, schema=schema, format="parquet", filesystem=fs))
         else:
             listed = ", ".join("'" + f.replace("'", "''") + "'" for f in committed)

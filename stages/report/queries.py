@@ -26,7 +26,7 @@ PREPARE = """
     SELECT c.clip_id, c.asset_id, c.animation, c.animation_name, c.fps, c.frames, c.num_vertices, c.num_faces,
            c.looped, c.resample_error, c.max_displacement, c.mean_displacement, c.content_hash,
            coalesce(nullif(c.split, ''), s.split, '(unassigned)') AS split,
-           coalesce(a.source_kind, '(no asset row)') AS source_kind, coalesce(a.source_uri, '') AS source_uri,
+           coalesce(a.source_kind, '(unknown source)') AS source_kind, coalesce(a.source_uri, '') AS source_uri,
            coalesce(a.source_name, '') AS source_name, coalesce(nullif(a.license, ''), '(none stated)') AS license,
            coalesce(a.attribution, '') AS attribution
     FROM clips c
@@ -35,7 +35,7 @@ PREPARE = """
 """
 
 FUNNEL_ASSETS = """
-    SELECT coalesce(source_kind, '(unknown)') AS source_kind, count(*) AS assets,
+    SELECT coalesce(source_kind, '(unknown source)') AS source_kind, count(*) AS assets,
            count(*) FILTER (WHERE evaluated) AS evaluated {asset_count_sums}
     FROM report_assets GROUP BY 1"""
 
