@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -39,18 +40,21 @@ print(con.execute("SELECT count(*), avg(resample_error), avg(max_displacement), 
 """
 
 
-def command(*args: str) -> float:
-    """Seconds of one fresh `python ...` process (fails loudly)."""
+def command(*args: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of it and its children) of one fresh `python ...` process (fails loudly). CPU time
+    is the steadier number on a shared machine."""
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return seconds
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-def dymesh(*args: str) -> float:
+def dymesh(*args: str) -> tuple[float, float]:
     return command("-m", "pipeline.cli", *args)
 
 
@@ -126,10 +130,10 @@ def time_output(label: str, out: Path, site: Path, workers: int) -> list[tuple]:
     cold = dymesh("report", str(out), "--out", str(site), "--workers", str(workers))
     cards = len(re.findall(r"data-clip-id=", (site / "index.html").read_text()))
     warm = min(dymesh("report", str(out), "--out", str(site)) for _ in range(2))
-    return [(label, "plain DuckDB scan of the tables (baseline)", baseline, 1.0),
-            (label, "dymesh stats (text report)", stats, stats / baseline),
-            (label, f"dymesh report, cold: {cards} previews rendered", cold, cold / baseline),
-            (label, "dymesh report, warm: previews cached", warm, warm / baseline)]
+    return [(label, "plain DuckDB scan of the tables (baseline)", baseline, baseline),
+            (label, "dymesh stats (text report)", stats, baseline),
+            (label, f"dymesh report, cold: {cards} previews rendered", cold, baseline),
+            (label, "dymesh report, warm: previews cached", warm, baseline)]
 
 
 def main() -> None:
@@ -144,17 +148,17 @@ def main() -> None:
         demo = args.demo
         if demo is None:
             demo = work / "demo"
-            print(f"running the demo job: {dymesh('run', 'jobs/demo.yaml', '--out', str(demo), '--quiet'):.1f}s", file=sys.stderr)
+            print(f"running the demo job: {dymesh('run', 'jobs/demo.yaml', '--out', str(demo), '--quiet')[0]:.1f}s", file=sys.stderr)
         start = time.perf_counter()
         clips = synthesise(demo, work / "large", args.clips)
         print(f"synthesised {clips} clips in {time.perf_counter() - start:.1f}s", file=sys.stderr)
         table = time_output("demo", demo, work / "demo-site", args.workers)
         table += time_output(f"{clips} clips", work / "large", work / "large-site", args.workers)
-    print(f"{'output':<12} {'what':<46} {'seconds':>8} {'x baseline':>10}")
-    for label, what, seconds, ratio in table:
-        print(f"{label:<12} {what:<46} {seconds:>8.2f} {ratio:>10.2f}")
-    print(f"({os.cpu_count()} CPUs, {args.workers} render processes; each row is a fresh process, best of 2 for the "
-          "baseline and warm rows)")
+    print(f"{'output':<12} {'what':<46} {'wall s':>8} {'x base':>7} {'CPU s':>8} {'x base':>7}")
+    for label, what, (wall, cpu), (base_wall, base_cpu) in table:
+        print(f"{label:<12} {what:<46} {wall:>8.2f} {wall / base_wall:>7.2f} {cpu:>8.2f} {cpu / base_cpu:>7.2f}")
+    print(f"({os.cpu_count()} CPUs, {args.workers} render processes, load average {os.getloadavg()[0]:.1f}; each row is "
+          "a fresh process, best of 2 for the baseline and warm rows)")
 
 
 if __name__ == "__main__":
