@@ -8,7 +8,7 @@ BLENDER_STAMP := .venv-blender/.installed
 BLENDER_PYTHON ?= $(shell command -v python3.11 2>/dev/null)
 DEMO_OUT ?= out/demo
 BPY_VERSION ?= 4.2.23
-BENCHMARKS := evaluate resample pipeline shards render caption train sources
+BENCHMARKS := evaluate resample pipeline shards render caption train sources report
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONHASHSEED := 0
 
@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(VENV)/bin/dymesh run jobs/demo.yaml --out $(DEMO_OUT)
 	$(VENV)/bin/dymesh stats $(DEMO_OUT)
 	@echo "demo output: $(DEMO_OUT)  (dymesh status $(DEMO_OUT); dymesh stats $(DEMO_OUT) --sql '...')"
+	@echo "demo report (open in a browser, no server needed):"; $(VENV)/bin/dymesh report $(DEMO_OUT)
 
 # The Blender-conversion tests (tests/test_sources_blender.py, tests/test_sources_job.py) run against .venv-blender
 # when Python 3.11 is there to build it; without it they skip and say why.

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "run",
     "status",
     "stats",
+    "report",
     "preview",
     "caption",
     "aam",
