@@ -235,8 +235,8 @@ def test_hostile_strings_are_escaped():
 def test_report_of_an_object_store_output(job_out, tmp_path):
     from pyarrow import fs as pafs
 
-    from conftest import local_s3
-    from stages.shard.objectstore import filesystem
+    from s3_server import local_s3
+    from stages.storage import filesystem
 
     with local_s3("dymesh", AWS_ENDPOINT_URL="{endpoint}"):
         s3, root = filesystem("s3://dymesh/job")

@@ -123,7 +123,7 @@ def histogram_plots(sections: dict, folder: Path) -> list[Path]:
     import inspect
 
     from pipeline.stats import plot_histograms
-    from stages.atomic_file import write_bytes_atomically
+    from stages.storage import write_bytes_atomically
 
     histograms = {t: rows for t, (_, rows) in sections.items() if t.startswith("histogram: ")}
     drawing = inspect.getsource(plot_histograms)  # a new look of the plots draws them again
@@ -152,7 +152,7 @@ def committed_markers(out: str) -> set[str]:
     """Paths of every completion marker under OUT/markers/, relative to it ("<stage>/<hash>/<unit>.json")."""
     from pyarrow import fs as pafs
 
-    from stages.shard.objectstore import filesystem, join
+    from stages.storage import filesystem, join
 
     fs, root = filesystem(out)
     base = join(root, MARKERS)
@@ -183,7 +183,7 @@ def committed_connection(out: str, hashes: dict | None, markers: set[str]):
     left out})."""
     from pipeline.stats import connect, table_files
     from schemas.tables import TABLES
-    from stages.shard.objectstore import filesystem, is_remote, join
+    from stages.storage import filesystem, is_remote, join
 
     con = connect(out)
     fs, root = filesystem(out)
@@ -211,7 +211,7 @@ def committed_connection(out: str, hashes: dict | None, markers: set[str]):
 
 def harvest_counts(out: str, hashes: dict | None, markers: set[str]) -> dict[str, dict[str, int]]:
     """{source kind: {"files seen", "files harvested"}} from the harvest markers of the current run."""
-    from stages.shard.objectstore import filesystem, join
+    from stages.storage import filesystem, join
 
     fs, root = filesystem(out)
     wanted = set(hashes.get("harvest") or []) if hashes else None
@@ -230,7 +230,7 @@ def harvest_counts(out: str, hashes: dict | None, markers: set[str]) -> dict[str
 
 def job_record(out: str) -> dict:
     """OUT/job.json (written by the runner), or {} when there is none or it is unreadable."""
-    from stages.shard.objectstore import filesystem, join
+    from stages.storage import filesystem, join
 
     fs, root = filesystem(out)
     try:

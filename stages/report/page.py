@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from stages.atomic_file import write_bytes_atomically
+from stages.storage import write_bytes_atomically
 from stages.render.camera import grid_shape
 from stages.report.funnel import Funnel, step_ratio
 from stages.report.previews import PreviewRun, PreviewSettings

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from stages.atomic_file import TEMP_PREFIX
+from stages.storage import TEMP_PREFIX
 from stages.report.queries import ClipArrays
 
 PREVIEW_VERSION = 1  # bump when the look of a preview changes for the same settings
