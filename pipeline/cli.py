@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "run",
     "status",
     "stats",
+    "gc",
     "preview",
     "caption",
     "aam",

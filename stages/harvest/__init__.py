@@ -59,7 +59,7 @@ def harvest_source(source, config, base_dir: str, store: BlobStore, progress=Non
                 continue
             asset_id, blob = store.put(data, fmt)
             name, tags = name_and_tags(data) if not item.tags else ("", list(item.tags))
-            rows.append({"asset_id": asset_id, "kind": item.kind, "uri": item.uri, "name": item.name or name,
+            rows.append({"asset_id": asset_id, "source_kind": item.kind, "uri": item.uri, "name": item.name or name,
                          "license": item.license, "attribution": item.attribution, "tags": tags,
-                         "bytes": len(data), "format": fmt, "blob": blob})
+                         "file_bytes": len(data), "file_format": fmt, "blob_path": blob})
     return rows, sorted(errors, key=lambda e: e["unit_id"])
