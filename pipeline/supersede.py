@@ -93,6 +93,9 @@ def set_aside(out: Path, current: dict[str, list[str]]) -> list[str]:
     stale = [f for f in hash_folders(out) if f.hash not in current.get(f.stage, ()) or f.relative.startswith(LEGACY)]
     for folder in _ordered(stale, markers_first=True):  # markers first, data after
         move(out / folder.relative, out / SUPERSEDED / folder.relative)
+    for table in LEGACY_TABLE_STAGES:  # an emptied folder of an earlier layout goes too
+        if (out / table).is_dir() and not any((out / table).iterdir()):
+            (out / table).rmdir()
     return [f.relative for f in stale]
 
 
