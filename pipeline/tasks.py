@@ -61,15 +61,18 @@ def failed_asset(asset_id: str, kind: str, message: str, source: str, attempt: i
                                                             attempt=attempt)])
 
 
-def funnel_row(asset_id: str, clips: list, errors: list[dict], counted: bool = True) -> dict:
-    """The asset's `funnel` row from what clips_from_scene returned: every window is a clip or one error row naming
-    the window (a row naming the asset itself, such as no-animation, is a whole-asset rejection); `counted` is
-    False when resampling failed before its windows were counted.
-    Hook: when stages.resample.clips_from_scene returns its own funnel counts, take windows_cut from them here."""
-    reasons = Counter(row["error_type"] for row in errors)
-    windows = len(clips) + sum(1 for row in errors if row["unit_id"] != asset_id)
-    return {"asset_id": asset_id, "windows_cut": windows if counted else -1, "clips_kept": len(clips),
-            "rejections": [{"reason": reason, "count": n} for reason, n in sorted(reasons.items())]}
+def funnel_row(asset_id: str, windows_cut: int, clips_kept: int, rejected: dict[str, int]) -> dict:
+    """The asset's schemas.tables.FUNNEL row (windows_cut -1: resampling failed before counting its windows)."""
+    return {"asset_id": asset_id, "windows_cut": windows_cut, "clips_kept": clips_kept,
+            "rejections": [{"reason": reason, "count": n} for reason, n in sorted(rejected.items())]}
+
+
+def count_windows(asset_id: str, clips: list, errors: list[dict]) -> int:
+    """Windows clips_from_scene cut: each is a clip or one error row naming the window (a row naming the asset
+    itself, such as no-animation, rejects the whole asset).
+    Hook: stages.resample's own funnel (yield branch: clips_from_scene(..., funnel=Funnel())) counts the same;
+    take windows_cut, clips_kept and rejected from it once it is here."""
+    return len(clips) + sum(1 for row in errors if row["unit_id"] != asset_id)
 
 
 def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, resample_config,
@@ -103,7 +106,8 @@ def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, r
         for clip in clips:
             clip.split = assign_split(asset_id, split_config)
         result.clips, result.arrays = clip_tables(clips)
-        result.funnel = funnel_row(asset_id, clips, errors, counted)
+        windows = count_windows(asset_id, clips, errors) if counted else -1
+        result.funnel = funnel_row(asset_id, windows, len(clips), Counter(row["error_type"] for row in errors))
     result.stage_seconds = time.perf_counter() - start
     return result
 

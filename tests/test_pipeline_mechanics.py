@@ -3,6 +3,7 @@ worker function on real and broken assets, and `dymesh status` on a job folder."
 
 from __future__ import annotations
 
+import importlib.util
 import io
 
 import pyarrow as pa
@@ -124,3 +125,20 @@ def test_status_of_a_folder_that_is_not_a_job(tmp_path):
         from pipeline.commands.status import load_summary
 
         load_summary(tmp_path)
+
+
+@pytest.mark.xfail(importlib.util.find_spec("stages.harvest.metadata") is None, strict=True,
+                   reason="the file's own licence is read by trust's harvest metadata reader (stages.harvest.metadata)")
+def test_an_asset_from_a_local_folder_takes_the_licence_its_file_declares(tmp_path):
+    """A local folder gives no licence; the demo's generated files declare CC0-1.0 (asset.extras, asset.copyright)."""
+    from pipeline.config import HarvestConfig, LocalSource
+    from stages.generate import generate_asset
+    from stages.harvest import BlobStore, harvest_source
+
+    generate_asset("creature", 1, tmp_path / "in" / "thing.glb")
+    rows, errors = harvest_source(LocalSource(paths=[str(tmp_path / "in")]), HarvestConfig(), str(tmp_path),
+                                  BlobStore(tmp_path / "out"))
+    assert not errors
+    [asset] = group_assets(rows).values()
+    row = asset_row(rows[0]["asset_id"], asset, AssetStats())
+    assert (row["source_kind"], row["license"]) == ("local", "CC0-1.0") and row["name"] and row["tags"]
