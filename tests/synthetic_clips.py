@@ -6,6 +6,7 @@ import numpy as np
 import trimesh
 
 from schemas.sample import Clip
+from stages.splits import assign_split
 
 
 def _rotation(axis: str, radians: float) -> np.ndarray:
@@ -31,6 +32,7 @@ def make_clip(name: str, vertices: np.ndarray, faces: np.ndarray, fps: float = 1
         fps=fps, first_frame=0, last_frame=len(vertices) - 1, vertices=vertices, faces=np.asarray(faces, np.int32),
         center=tuple(float(c) for c in center), scale=float(np.abs(vertices[0] - center).max()),
         source_vertices=vertices.shape[1], source_faces=len(faces), content_hash=f"hash-{name}",
+        split=assign_split(name),
     )
 
 
