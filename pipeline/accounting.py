@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from schemas.tables import error_row
-
 STAGES = ("harvest", "evaluate", "resample", "caption", "shard")
 
 
@@ -32,6 +30,8 @@ def account(stage: str, seen: list[str], ok: set[str], errors_by_item: dict[str,
     An item is ok when it is in `ok`, else failed when one of its error rows failed, else skipped when it has
     "skipped" rows. Nothing disappears silently: an item with neither output nor rows gets a row here.
     """
+    from schemas.tables import error_row  # here, not at import: `dymesh status` reads counts without pyarrow
+
     counts = Counter()
     extra = []
     for item in seen:

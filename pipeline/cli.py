@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "status",
     "stats",
     "report",
+    "gc",
     "preview",
     "caption",
     "aam",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import UserError
+from stages.splits import SplitConfig
 
 MiB = 1024 * 1024
 
@@ -75,6 +76,7 @@ class JobSpec:
     caption: Any  # stages.caption.CaptionConfig
     shard: Any  # stages.shard.ShardConfig
     run: ExecutionConfig
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)  # in the resample hash: clips carry splits
     base_dir: str = "."  # folder that relative paths in the spec are resolved against (the job file's)
 
     def stage_configs(self) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def _stage_classes() -> dict[str, type]:
     return {"evaluate": Limits, "resample": ResampleConfig, "caption": CaptionConfig, "shard": ShardConfig}
 
 
-TOP_LEVEL_KEYS = ("name", "sources", *STAGES, "run")
+TOP_LEVEL_KEYS = ("name", "sources", *STAGES, "split", "run")
 
 
 def read_yaml(path: str | Path, example: str) -> Any:
@@ -130,7 +132,7 @@ def parse_job(data: Any, base_dir: str | Path = ".", where: str = "job spec") ->
     parsed_sources = [parse_source(s, f"{where}: sources[{i}]") for i, s in enumerate(sources)]
     classes = _stage_classes()
     sections = {}
-    for key, cls in (("harvest", HarvestConfig), ("run", ExecutionConfig), *classes.items()):
+    for key, cls in (("harvest", HarvestConfig), ("run", ExecutionConfig), ("split", SplitConfig), *classes.items()):
         sections[key] = build(cls, data.get(key) or {}, f"{where}: {key}")
     return JobSpec(name=name, sources=parsed_sources, base_dir=str(base_dir), **sections)
 

@@ -56,10 +56,10 @@ class Runner:
 
     # ---- commits ---------------------------------------------------------------------------------------------
     def commit_clips(self, plan: Plan, unit: str, results: dict[str, AssetResult]):
-        """Commit one unit's evaluate (assets + errors) and resample (clips + errors); returns the clips table."""
-        import pyarrow as pa
-
-        from schemas.tables import ASSETS, CLIPS
+        """Commit one unit's evaluate (assets + errors) and resample (clips, clip_arrays, funnel + errors); returns
+        the clips table."""
+        from pipeline.tasks import unit_clip_tables
+        from schemas.tables import ASSETS
 
         h, m = plan.hashes, self.manifest
         ids = plan.units[unit]
@@ -72,15 +72,14 @@ class Runner:
                 errors_by_item={a: results[a].evaluate_errors for a in ids}, sources=sources,
                 outputs={m.partition("assets", h.evaluate, unit): assets}))
         evaluated = [a for a in ids if results[a].evaluated]
-        tables = [results[a].clips for a in evaluated if results[a].clips is not None]
-        clips = pa.concat_tables(tables).combine_chunks() if tables else CLIPS.empty_table()
-        clips = clips.sort_by("clip_id")
+        tables = unit_clip_tables([results[a] for a in evaluated])
         commit(m, "resample", h.resample, unit, UnitOutcome(
             seen=evaluated, ok={a for a in evaluated if results[a].clip_count},
             errors=[r for a in evaluated for r in results[a].resample_errors],
             errors_by_item={a: results[a].resample_errors for a in evaluated}, sources=sources,
-            outputs={m.partition("clips", h.resample, unit): clips}, counts={"clips": clips.num_rows}))
-        return clips
+            outputs={m.partition(t, h.resample, unit): table for t, table in tables.items()},
+            counts={"clips": tables["clips"].num_rows}))
+        return tables["clips"]
 
     def commit_captions(self, plan: Plan, unit: str, result: CaptionResult) -> int:
         """Commit one unit's captions (rows sorted, so the bytes do not depend on arrival order); returns how many."""
@@ -100,7 +99,7 @@ class Runner:
 
     def write_shards(self, plan: Plan) -> None:
         """All clips, sorted by clip id (units are ranges of sorted asset ids), into deterministic shards."""
-        from pipeline.tasks import clips_of_table
+        from pipeline.tasks import clips_of_tables
         from stages.shard import write_shards
         from stages.shard.sample import sample_key
 
@@ -115,7 +114,8 @@ class Runner:
 
         def clips():
             for unit in units:
-                for clip in clips_of_table(read_table(m.partition("clips", h.resample, unit))):
+                pair = (read_table(m.partition(t, h.resample, unit)) for t in ("clips", "clip_arrays"))
+                for clip in clips_of_tables(*pair):
                     clip_ids.append(clip.clip_id)
                     yield clip
 

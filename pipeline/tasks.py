@@ -7,6 +7,7 @@ trajectories never leave the process that computed them; only N-vertex clips com
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,13 +25,16 @@ class AssetStats:
 
 @dataclass
 class AssetResult:
-    """One asset through evaluate + resample: its counts, clips (a CLIPS table, None if not evaluated) and errors."""
+    """One asset through evaluate + resample: its counts, clips (CLIPS and CLIP_ARRAYS tables, None if not
+    evaluated), its `funnel` row and its error rows."""
 
     asset_id: str
     stats: AssetStats = field(default_factory=AssetStats)
     evaluate_errors: list[dict] = field(default_factory=list)
     resample_errors: list[dict] = field(default_factory=list)
     clips: Any = None  # pyarrow.Table of schemas.tables.CLIPS
+    arrays: Any = None  # pyarrow.Table of schemas.tables.CLIP_ARRAYS, row for row with `clips`
+    funnel: dict | None = None  # schemas.tables.FUNNEL row (None if not evaluated)
     stage_seconds: float = 0.0
 
     @property
@@ -57,15 +61,28 @@ def failed_asset(asset_id: str, kind: str, message: str, source: str, attempt: i
                                                             attempt=attempt)])
 
 
-def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, resample_config) -> AssetResult:
-    """Evaluate one asset and cut its clips; every failure becomes an error row, never an exception."""
-    import pyarrow as pa
+def funnel_row(asset_id: str, windows_cut: int, clips_kept: int, rejected: dict[str, int]) -> dict:
+    """The asset's schemas.tables.FUNNEL row (windows_cut -1: resampling failed before counting its windows)."""
+    return {"asset_id": asset_id, "windows_cut": windows_cut, "clips_kept": clips_kept,
+            "rejections": [{"reason": reason, "count": n} for reason, n in sorted(rejected.items())]}
 
-    from schemas.sample import clip_to_row
-    from schemas.tables import CLIPS
+
+def count_windows(asset_id: str, clips: list, errors: list[dict]) -> int:
+    """Windows clips_from_scene cut: each is a clip or one error row naming the window (a row naming the asset
+    itself, such as no-animation, rejects the whole asset).
+    Hook: stages.resample's own funnel (yield branch: clips_from_scene(..., funnel=Funnel())) counts the same;
+    take windows_cut, clips_kept and rejected from it once it is here."""
+    return len(clips) + sum(1 for row in errors if row["unit_id"] != asset_id)
+
+
+def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, resample_config,
+                    split_config=None) -> AssetResult:
+    """Evaluate one asset, cut its clips and give them the asset's split; every failure becomes an error row,
+    never an exception."""
     from stages.evaluate import AssetError
     from stages.formats import load_scene_bytes
     from stages.resample import clips_from_scene
+    from stages.splits import assign_split
 
     result = AssetResult(asset_id)
     start = time.perf_counter()
@@ -78,29 +95,66 @@ def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, r
                                                 f"{source}: unexpected {type(exc).__name__}: {exc}", source=source))
     else:
         result.stats = AssetStats(len(scene.animations), int(scene.num_vertices), int(len(scene.faces)))
+        counted = True
         try:
             clips, errors = clips_from_scene(scene, asset_id, resample_config)
         except Exception as exc:  # noqa: BLE001 - likewise for the resampler
-            clips, errors = [], [error_row("resample", asset_id, getattr(exc, "kind", type(exc).__name__),
-                                           f"{source}: {type(exc).__name__}: {exc}", source=source)]
+            clips, counted = [], False
+            errors = [error_row("resample", asset_id, getattr(exc, "kind", type(exc).__name__),
+                                f"{source}: {type(exc).__name__}: {exc}", source=source)]
         result.resample_errors = [dict(row, source=row.get("source") or source) for row in errors]
-        rows = [clip_to_row(c) for c in sorted(clips, key=lambda c: c.clip_id)]
-        result.clips = pa.Table.from_pylist(rows, schema=CLIPS)
+        clips = sorted(clips, key=lambda c: c.clip_id)
+        for clip in clips:
+            clip.split = assign_split(asset_id, split_config)
+        result.clips, result.arrays = clip_tables(clips)
+        windows = count_windows(asset_id, clips, errors) if counted else -1
+        result.funnel = funnel_row(asset_id, windows, len(clips), Counter(row["error_type"] for row in errors))
     result.stage_seconds = time.perf_counter() - start
     return result
 
 
-def clips_of_table(table) -> list:
-    """Clip objects from a `clips` table (the arrays are views on the table's buffers)."""
-    from schemas.sample import clip_from_row
+def clip_tables(clips: list) -> tuple[Any, Any]:
+    """The `clips` and `clip_arrays` tables of some Clip objects (row for row, in the given order)."""
+    import pyarrow as pa
 
-    return [clip_from_row(row) for row in table.to_pylist()]
+    from schemas.sample import clip_rows
+    from schemas.tables import CLIP_ARRAYS, CLIPS
+
+    rows = [clip_rows(c) for c in clips]
+    return (pa.Table.from_pylist([r for r, _ in rows], schema=CLIPS),
+            pa.Table.from_pylist([a for _, a in rows], schema=CLIP_ARRAYS))
 
 
-def captions_for_unit(captioner, clips_table, assets: dict[str, dict]) -> CaptionResult:
+def clips_of_tables(clips_table, arrays_table) -> list:
+    """Clip objects from a `clips` table and its `clip_arrays` table (row for row; arrays are views on its buffers)."""
+    from schemas.sample import clip_from_rows
+
+    if clips_table.num_rows != arrays_table.num_rows:
+        raise ValueError(f"{clips_table.num_rows} clips rows but {arrays_table.num_rows} clip_arrays rows")
+    return [clip_from_rows(row, arrays) for row, arrays in zip(clips_table.to_pylist(), arrays_table.to_pylist())]
+
+
+def unit_clip_tables(results: list[AssetResult]) -> dict[str, Any]:
+    """One unit's `clips`, `clip_arrays` and `funnel` tables from its evaluated assets' results (sorted by id)."""
+    import pyarrow as pa
+
+    from schemas.tables import CLIP_ARRAYS, CLIPS, FUNNEL
+
+    done = [r for r in results if r.clips is not None]
+    tables = {}
+    for name, schema in (("clips", CLIPS), ("clip_arrays", CLIP_ARRAYS)):
+        parts = [getattr(r, "arrays" if name == "clip_arrays" else name) for r in done]
+        table = pa.concat_tables(parts).combine_chunks() if parts else schema.empty_table()
+        tables[name] = table.sort_by("clip_id")
+    rows = sorted((r.funnel for r in done if r.funnel is not None), key=lambda row: row["asset_id"])
+    tables["funnel"] = pa.Table.from_pylist(rows, schema=FUNNEL)
+    return tables
+
+
+def captions_for_unit(captioner, clips_table, arrays_table, assets: dict[str, dict]) -> CaptionResult:
     """Caption one unit's clips; a crash of the captioner fails every clip of the unit with one row each."""
     start = time.perf_counter()
-    clips = clips_of_table(clips_table)
+    clips = clips_of_tables(clips_table, arrays_table)
     try:
         rows, errors = captioner(clips, assets)
     except Exception as exc:  # noqa: BLE001 - a model failure must not lose the unit's accounting

@@ -9,12 +9,14 @@ from schemas.sample import Clip
 from stages.resample import ResampleConfig
 from stages.resample.fingerprint import content_hash
 from stages.resample.motion import displacement, normalisation
+from stages.splits import assign_split
 
 
 def build_clip(asset_id: str, vertices, faces, *, animation: int = 0, animation_name: str = "anim",
                fps: float = 10.0, first_frame: int = 0, clip_id: str | None = None,
-               resample_error: float = 0.0) -> Clip:
-    """A clip of `vertices` [T, N, 3] and `faces` [F, 3]; its id is `<asset>_a<animation>_<first>-<last>`."""
+               resample_error: float = 0.0, split: str | None = None) -> Clip:
+    """A clip of `vertices` [T, N, 3] and `faces` [F, 3]; its id is `<asset>_a<animation>_<first>-<last>`, its
+    split `split` or the one the default stages.splits.SplitConfig draws for the asset."""
     vertices = np.ascontiguousarray(vertices, dtype=np.float32)
     faces = np.ascontiguousarray(faces, dtype=np.int32)
     last_frame = first_frame + len(vertices) - 1
@@ -27,4 +29,5 @@ def build_clip(asset_id: str, vertices, faces, *, animation: int = 0, animation_
         source_vertices=vertices.shape[1], source_faces=len(faces), resample_error=resample_error,
         max_displacement=max_move, mean_displacement=mean_move,
         content_hash=content_hash(vertices, faces, center, scale, ResampleConfig().content_quantum),
+        split=split or assign_split(asset_id),
     )

@@ -13,6 +13,12 @@ from pipeline.errors import UserError
 REPO = Path(__file__).resolve().parents[1]
 
 
+def yaml_of(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "jobs" / name).read_text())
+
+
 def job(**extra) -> dict:
     return {"name": "t", "sources": [{"kind": "generated", "count": 2}], **extra}
 
@@ -32,14 +38,15 @@ def test_stage_sections_become_the_stages_own_dataclasses():
     from stages.evaluate import Limits
     from stages.resample import ResampleConfig
     from stages.shard import ShardConfig
+    from stages.splits import SplitConfig
 
     spec = parse_job(job(resample={"vertices": 256, "frames": [16, 32]}, evaluate={"max_vertices": 1000},
                          caption={"backend": "motion", "filters": {"min_chars": 3}},
-                         shard={"split_fractions": [0.8, 0.1, 0.1]}, run={"unit_size": 3}))
+                         split={"fractions": [0.8, 0.1, 0.1]}, run={"unit_size": 3}))
     assert isinstance(spec.resample, ResampleConfig) and spec.resample.frames == [16, 32]
     assert isinstance(spec.evaluate, Limits) and spec.evaluate.max_vertices == 1000
     assert isinstance(spec.caption, CaptionConfig) and spec.caption.filters.min_chars == 3
-    assert isinstance(spec.shard, ShardConfig) and spec.shard.split_fractions == (0.8, 0.1, 0.1)
+    assert isinstance(spec.shard, ShardConfig) and spec.split == SplitConfig(fractions=(0.8, 0.1, 0.1))
     assert spec.run.unit_size == 3
     assert spec.sources == [GeneratedSource(count=2)]
 
@@ -54,6 +61,8 @@ def test_stage_sections_become_the_stages_own_dataclasses():
         (job(run={"record_timings": "yes"}), "run.record_timings: expected bool"),
         (job(resample={"frames": [16, "x"]}), "resample.frames[1]: expected int"),
         (job(resample={"vertices": 2}), "resample.vertices must be an integer >= 3"),
+        (job(shard={"split_fractions": [1, 0, 0]}), "shard: unknown key 'split_fractions'"),  # moved to split:
+        (job(split={"fractions": [0.5, 0.5, 0.5]}), "split: split.fractions must be three non-negative numbers"),
         (job(caption={"filters": {"min_chars": "8"}}), "caption.filters.min_chars: expected int"),
         ({"name": "t", "sources": [{"kind": "ftp", "uri": "x"}]}, "sources[0]: kind: unknown source kind 'ftp'"),
         ({"name": "t", "sources": [{"kind": "local"}]}, "sources[0]: missing required key 'paths'"),
@@ -82,14 +91,18 @@ def test_sources_of_every_kind_in_one_spec():
 
 def test_demo_stage_hashes_are_pinned():
     """The stage hashes name every output partition: a silent change re-does every user's finished jobs. If a
-    change here is meant (a config field that changes outputs), say so in the changelog and update the literals."""
+    change here is meant (a config field that changes outputs, a table version bump), say so in the commit and
+    update the literals. Last change: table versions in every hash, the split settings in resample's (tables
+    helper: clips carry their split, arrays moved to clip_arrays, assets/provenance/shards columns renamed)."""
+    from pipeline.plan import chain_hashes, harvest_hash
+
     demo = load_job(REPO / "jobs" / "demo.yaml")
-    assert config_hash("harvest", {"source": demo.sources[0], "harvest": demo.harvest}) == "37f64a990902"
-    chain, upstream = [], "demo-upstream"
-    for stage in ("evaluate", "resample", "caption", "shard"):
-        upstream = config_hash(stage, demo.stage_configs()[stage], upstream)
-        chain.append(upstream)
-    assert chain == ["f75f6de45bce", "7c8fb67ed193", "4656f9861942", "0a5cdca4d84d"]
+    assert harvest_hash(demo, demo.sources[0]) == "e3a0ab33adba"
+    chain = list(chain_hashes(demo, "demo-upstream").values())
+    assert chain == ["b6cce22ceae1", "f82c9cd1e16e", "da5684e36602", "84b1461c01a3"]
+    resplit = parse_job({**yaml_of("demo.yaml"), "split": {"salt": "another"}})
+    changed = chain_hashes(resplit, "demo-upstream")
+    assert changed["evaluate"] == chain[0] and changed["resample"] != chain[1]  # the split feeds resample on
 
 
 def test_config_hash_changes_with_config_and_upstream():

@@ -32,8 +32,8 @@ def test_gltf_with_side_files_is_packed_into_one_glb_that_evaluates_the_same(tmp
     rows, errors = run(LocalSource(paths=[str(ASSETS / "SimpleSkin" / "SimpleSkin.gltf")]), tmp_path)
     assert errors == [] and len(rows) == 1
     row = rows[0]
-    assert row["format"] == "glb" and row["blob"].endswith(".glb")
-    data = (tmp_path / "out" / row["blob"]).read_bytes()
+    assert row["file_format"] == "glb" and row["blob_path"].endswith(".glb")
+    data = (tmp_path / "out" / row["blob_path"]).read_bytes()
     assert content_id(data) == row["asset_id"] and data[:4] == b"glTF"
     import numpy as np
 
@@ -76,7 +76,7 @@ def test_size_cap_and_empty_files_are_error_rows(tmp_path):
 
 def test_packed_json_keeps_extras(tmp_path):
     rows, _ = run(LocalSource(paths=[str(ASSETS / "AnimatedCube" / "AnimatedCube.gltf")]), tmp_path)
-    document = read_json_document((tmp_path / "out" / rows[0]["blob"]).read_bytes())
+    document = read_json_document((tmp_path / "out" / rows[0]["blob_path"]).read_bytes())
     assert len(document["buffers"]) == 1 and "uri" not in document["buffers"][0]
     assert all("bufferView" in image for image in document["images"])  # PNG side files inlined too
 
@@ -197,7 +197,7 @@ def test_objaverse_filters_annotations_and_keeps_attribution(tmp_path, objaverse
     assert walker["name"] == "Walker" and walker["license"] == "CC-BY-4.0" and walker["tags"] == ["robot", "walk"]
     assert "Author aaaa" in walker["attribution"] and "sketchfab.com/3d-models/" + "a" * 32 in walker["attribution"]
     assert rows[1]["license"] == "CC0-1.0"
-    blob = (tmp_path / "out" / walker["blob"]).read_bytes()
+    blob = (tmp_path / "out" / walker["blob_path"]).read_bytes()
     assert content_id(blob) == walker["asset_id"] and blob[:4] == b"glTF"
     # "f" is selected but not in the cache: its download fails (offline), is retried once, and is one error row
     assert [(e["unit_id"], e["error_type"], e["attempt"]) for e in errors] == [("objaverse:" + "f" * 32, "network", 2)]

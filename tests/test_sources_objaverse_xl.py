@@ -107,7 +107,7 @@ def test_xl_harvest_rows_account_for_every_file(xl_cache, tmp_path):
     assert len(rows) + len(errors) == 6
     assert sorted((e["status"], e["error_type"]) for e in errors) == [
         ("failed", "checksum"), ("failed", "not-found"), ("skipped", "few-animations"), ("skipped", "few-animations")]
-    assert {r["format"] for r in rows} == {"glb", "fbx"} and all(r["kind"] == "objaverse-xl" for r in rows)
+    assert {r["file_format"] for r in rows} == {"glb", "fbx"} and all(r["source_kind"] == "objaverse-xl" for r in rows)
 
 
 def test_unreadable_annotations_are_one_row(tmp_path):

@@ -23,14 +23,17 @@ def shards(tmp_path_factory):
     """Real shards (the shard stage's writer) of 24 small synthetic clips."""
     from stages.shard import ShardConfig, write_shards
     from shard_clips import synthetic_clip, synthetic_dataset
+    from stages.splits import SplitConfig
 
     out = tmp_path_factory.mktemp("shards")
     _, captions, assets = synthetic_dataset(assets=8, clips_per_asset=3)
-    clips = sorted((synthetic_clip(a, c % 2, seed=c * 16, vertices=40) for a in range(8) for c in range(3)),
+    everything_train = SplitConfig(fractions=(1.0, 0.0, 0.0))
+    clips = sorted((synthetic_clip(a, c % 2, seed=c * 16, vertices=40, split=everything_train) for a in range(8)
+                    for c in range(3)),
                    key=lambda c: c.clip_id)
     captions = {c.clip_id: [{**captions[c.clip_id][0], "content_hash": c.content_hash}] for c in clips}
     rows, errors = write_shards(clips, captions, assets, str(out),
-                                ShardConfig(max_shard_samples=5, split_fractions=(1.0, 0.0, 0.0)))
+                                ShardConfig(max_shard_samples=5))
     assert len(rows) == 24 and not errors
     return str(out)
 

@@ -42,7 +42,7 @@ class AssetScheduler:
         # a task must fit on one node: cap memory requests by the largest node's memory resource
         node_memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
         self.node_memory = node_memory or 64 * 1024 * MiB
-        self.config_refs = ray.put(job.evaluate), ray.put(job.resample)
+        self.config_refs = ray.put(job.evaluate), ray.put(job.resample), ray.put(job.split)
         self.task = ray.remote(clips_for_asset)
         self.running: dict = {}  # ObjectRef -> Attempt
 

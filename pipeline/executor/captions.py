@@ -36,6 +36,7 @@ class CaptionUnit:
 
     unit: str
     clips: str  # path of the unit's clips partition
+    arrays: str  # path of its clip_arrays partition
     marker: str  # path of its resample marker (exists once the clips are committed)
     assets: dict[str, dict]  # asset id -> {"name", "tags"}
 
@@ -88,8 +89,8 @@ class CaptionUnits:
             if state == STOPPED:
                 results.append(STOPPED)
                 continue
-            table = ray.get(self.reader.read.remote(item.clips))
-            results.append(captions_for_unit(self.captioner, table, item.assets))
+            clips, arrays = ray.get([self.reader.read.remote(item.clips), self.reader.read.remote(item.arrays)])
+            results.append(captions_for_unit(self.captioner, clips, arrays, item.assets))
         return {"unit": np.array(units), "result": object_column(results)}
 
 
@@ -111,7 +112,8 @@ class CaptionStream:
     def items(self) -> list[dict]:
         h, m = self.plan.hashes, self.manifest
         return [{"item": CaptionUnit(
-            u, str(m.partition("clips", h.resample, u).resolve()), str(m.marker("resample", h.resample, u).resolve()),
+            u, *(str(m.partition(t, h.resample, u).resolve()) for t in ("clips", "clip_arrays")),
+            str(m.marker("resample", h.resample, u).resolve()),
             {a: {"name": self.plan.assets[a].name, "tags": self.plan.assets[a].tags} for a in self.plan.units[u]},
         )} for u in self.units]
 

@@ -62,7 +62,8 @@ def harvest_source(source, config, base_dir: str, store: BlobStore, progress=Non
                 continue
             asset_id, blob = store.put(data, fmt)
             meta = read_metadata(data)  # what the file says; what the source says (item) comes first
-            rows.append({"asset_id": asset_id, "kind": item.kind, "uri": item.uri, "name": item.name or meta.name,
+            rows.append({"asset_id": asset_id, "source_kind": item.kind, "uri": item.uri, "name": item.name or meta.name,
                          "license": item.license or meta.license, "attribution": item.attribution or meta.attribution,
-                         "tags": list(item.tags or meta.tags), "bytes": len(data), "format": fmt, "blob": blob})
+                         "tags": list(item.tags or meta.tags), "file_bytes": len(data), "file_format": fmt,
+                         "blob_path": blob})
     return rows, sorted(errors, key=lambda e: e["unit_id"])

@@ -85,7 +85,8 @@ CLIP_NAME = re.compile(r"^(?P<asset>.+?)_(?:offset|a)(?P<animation>\d+)_(?P<firs
 
 
 def clip_from_aam(path: str | Path, content: dict, fps: float = 10.0) -> Clip:
-    """A Clip from an imported .bin: ids from its name `<uid>_offset<k>_<first>-<last>` when it has that form."""
+    """A Clip from an imported .bin: ids from its name `<uid>_offset<k>_<first>-<last>` when it has that form; the
+    split drawn from the asset id with the default stages.splits.SplitConfig."""
     stem = shown(Path(path).stem)
     vertices, faces = content["vertices"], content["faces"]
     match = CLIP_NAME.match(stem)
@@ -94,6 +95,7 @@ def clip_from_aam(path: str | Path, content: dict, fps: float = 10.0) -> Clip:
     first = int(match["first"]) if match else 0
     from stages.resample.config import ResampleConfig
     from stages.resample.fingerprint import content_hash
+    from stages.splits import assign_split
 
     first_frame = vertices[0]
     center = (first_frame.max(0) + first_frame.min(0)) / 2
@@ -117,6 +119,7 @@ def clip_from_aam(path: str | Path, content: dict, fps: float = 10.0) -> Clip:
         max_displacement=float(displacement.max() / diagonal),
         mean_displacement=float(displacement.mean() / diagonal),
         content_hash=content_hash(vertices, faces, center, scale, ResampleConfig().content_quantum),
+        split=assign_split(asset_id),
         extra={"imported_from": shown(str(path))},
     )
 
