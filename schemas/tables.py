@@ -63,7 +63,8 @@ CLIPS = pa.schema(
         ("source_vertices", pa.int64()),  # welded vertex count of the source
         ("source_faces", pa.int64()),
         ("looped", pa.bool_()),  # window wrapped around a looping animation
-        ("resample_error", pa.float32()),  # max over frames of surface distance / bbox diagonal
+        ("short_policy", pa.string()),  # none | loop | retime | hold: how an animation shorter than T was filled
+        ("resample_error", pa.float32()),  # worst surface gate (vertex max, face p99, coverage p99) / bbox diagonal
         ("max_displacement", pa.float32()),  # max vertex displacement from frame 0 / bbox diagonal
         ("mean_displacement", pa.float32()),
         ("content_hash", pa.string()),  # sha256 of quantised normalised trajectories (dedup key)

@@ -35,12 +35,15 @@ def closest_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np
 
 
 def closest_on_surface(
-    points: np.ndarray, surface: np.ndarray, faces: np.ndarray, guess: np.ndarray | None = None
+    points: np.ndarray, surface: np.ndarray, faces: np.ndarray, guess: np.ndarray | None = None,
+    labels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each point, the face index, barycentric [M, 3] and distance of its exact closest point on the surface.
 
     An upper bound of each distance (from the faces around the nearest surface vertex, or the point's `guess`
     face) limits the search to the faces whose bounding sphere comes within it (per face-size class, k-d trees).
+    With `labels` = (point labels [M], face labels [F]) only faces with the point's label count (then `guess`
+    must be such a face).
     """
     points = np.asarray(points, dtype=np.float64)
     surface = np.asarray(surface, dtype=np.float64)
@@ -53,6 +56,9 @@ def closest_on_surface(
     bound = _best(points, corners, owner, candidate)[2]
     radius = np.linalg.norm(corners - centroid[:, None], axis=2).max(axis=1)
     near_owner, near = _faces_within(points, centroid, radius, bound)
+    if labels is not None:
+        same = labels[0][near_owner] == labels[1][near]
+        near_owner, near = near_owner[same], near[same]
     return _best(points, corners, np.concatenate([owner, near_owner]), np.concatenate([candidate, near]))
 
 

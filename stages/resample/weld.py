@@ -31,18 +31,34 @@ def weld(trajectories: np.ndarray, faces: np.ndarray, tolerance: float) -> Welde
 
     Each merged group keeps the trajectory of its lowest-index member; kept vertices stay in input order.
     """
+    return weld_pairs(trajectories, faces, candidate_pairs(trajectories[0], tolerance), tolerance)
+
+
+def candidate_pairs(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """Vertex pairs [P, 2] within `tolerance` of each other in one pose (the candidates for welding)."""
+    if len(points) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    return cKDTree(points).query_pairs(r=tolerance, output_type="ndarray").astype(np.int64).reshape(-1, 2)
+
+
+def staying_pairs(trajectories: np.ndarray, pairs: np.ndarray, tolerance: float) -> np.ndarray:
+    """Mask of the pairs that stay within `tolerance` in every frame."""
+    return _max_gaps(trajectories, pairs) <= tolerance if len(pairs) else np.zeros(0, dtype=bool)
+
+
+def weld_pairs(trajectories: np.ndarray, faces: np.ndarray, pairs: np.ndarray, tolerance: float,
+               staying: np.ndarray | None = None) -> WeldedMesh:
+    """`weld` with the candidate pairs given (and, optionally, which of them stay together: `staying_pairs`)."""
     count = trajectories.shape[1]
     representative = np.arange(count)
-    if count > 1:
-        pairs = cKDTree(trajectories[0]).query_pairs(r=tolerance, output_type="ndarray")
-        if len(pairs):
-            pairs = pairs[_max_gaps(trajectories, pairs) <= tolerance]
-        if len(pairs):
-            graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
-            _, labels = connected_components(graph, directed=False)
-            lowest = np.full(labels.max() + 1, count)
-            np.minimum.at(lowest, labels, np.arange(count))
-            representative = lowest[labels]
+    if len(pairs):
+        pairs = pairs[staying_pairs(trajectories, pairs, tolerance) if staying is None else staying]
+    if len(pairs):
+        graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
+        _, labels = connected_components(graph, directed=False)
+        lowest = np.full(labels.max() + 1, count)
+        np.minimum.at(lowest, labels, np.arange(count))
+        representative = lowest[labels]
     faces = clean_faces(representative[np.asarray(faces, dtype=np.int64)])
     return WeldedMesh(*drop_unreferenced(trajectories, faces))
 
