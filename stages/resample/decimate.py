@@ -66,13 +66,13 @@ def _history(points: np.ndarray, faces: np.ndarray, target: int, attempts: int =
         face_target = min(max(face_target, 1), len(faces) - 1)
         if face_target < 1:
             break
-        candidate = _collapses(points, faces, face_target)
+        candidate, faces_left = _collapses(points, faces, face_target)
         count = live_count(roots_after(len(points), candidate), faces)
         if count >= reached:
             break  # no progress: the collapses stalled (e.g. thin closed tubes)
         history, reached = candidate, count
-        if count <= target:
-            break
+        if count <= target or faces_left > face_target:
+            break  # reached, or stalled above its own face target: a lower target cannot help
         face_target = int(face_target * target / count * 0.95)
     return history, reached
 
@@ -172,13 +172,14 @@ def _fewest_collapses(count: int, history: np.ndarray, faces: np.ndarray, target
     return low
 
 
-def _collapses(points: np.ndarray, faces: np.ndarray, face_target: int) -> np.ndarray:
-    """Collapse history [(survivor, removed)] of one fast_simplification run down to `face_target` faces."""
+def _collapses(points: np.ndarray, faces: np.ndarray, face_target: int) -> tuple[np.ndarray, int]:
+    """Collapse history [(survivor, removed)] of one fast_simplification run down to `face_target` faces, and
+    the faces it left."""
     import fast_simplification
 
-    _, _, history = fast_simplification.simplify(points, faces.astype(np.int32), target_count=face_target,
-                                                 return_collapses=True)
-    return np.asarray(history, dtype=np.int64).reshape(-1, 2)
+    _, left, history = fast_simplification.simplify(points, faces.astype(np.int32), target_count=face_target,
+                                                    return_collapses=True)
+    return np.asarray(history, dtype=np.int64).reshape(-1, 2), len(left)
 
 
 def _replay(points: np.ndarray, faces: np.ndarray, history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

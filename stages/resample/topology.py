@@ -46,6 +46,8 @@ class Topologies:
         self._rest: np.ndarray | None | bool = False  # False: not evaluated yet
         self._rest_area: np.ndarray | None = None
         self._rest_pairs: np.ndarray | None = None
+        self._welds: dict[tuple, WeldedMesh] = {}  # weld outcome -> its faces and kept vertices
+        self._parts: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # weld outcome -> (labels, join candidates)
         self._cache: dict[tuple, Topology] = {}
 
     def weld(self, trajectories: np.ndarray) -> tuple[WeldedMesh, tuple, np.ndarray]:
@@ -56,8 +58,14 @@ class Topologies:
             self._rest_pairs = candidate_pairs(reference, tolerance)
         pairs = self._rest_pairs if tag == 0 else candidate_pairs(reference, tolerance)
         staying = staying_pairs(trajectories, pairs, tolerance)
-        welded = weld_pairs(trajectories, self.scene.faces, pairs, tolerance, staying)
         key = (tag, np.packbits(staying).tobytes()) if tag == 0 else None
+        if key is not None and key in self._welds:
+            known = self._welds[key]
+            welded = WeldedMesh(trajectories[:, known.source_index], known.faces, known.source_index)
+        else:
+            welded = weld_pairs(trajectories, self.scene.faces, pairs, tolerance, staying)
+            if key is not None:
+                self._welds[key] = WeldedMesh(welded.trajectories[:0], welded.faces, welded.source_index)
         return welded, key, reference[welded.source_index]
 
     def topology(self, key: tuple | None, welded: WeldedMesh, reference: np.ndarray, target: int) -> Topology:
@@ -65,8 +73,15 @@ class Topologies:
         joined = moving = None
         if target < len(reference):
             with self.clock.step("weld"):
-                labels = components(len(reference), welded.faces)
-                joined = joined_parts(welded, reference, labels, target, self.config.join_tolerance)
+                if key is None or key not in self._parts:
+                    labels = components(len(reference), welded.faces)
+                    radius = self.config.join_tolerance * bbox_diagonal(reference)
+                    candidates = join_candidates(reference, labels, target, radius)
+                    if key is not None:
+                        self._parts[key] = labels, candidates
+                labels, candidates = self._parts[key] if key is not None else (labels, candidates)
+                joined = joined_parts(welded.trajectories, candidates, radius=self.config.join_tolerance
+                                      * bbox_diagonal(reference))
                 moving = moving_parts(welded.trajectories, labels, self.config.min_displacement or 1e-3)
             key = key and key + (joined.tobytes(), np.packbits(moving).tobytes())
         if key is not None and key in self._cache:
@@ -127,24 +142,27 @@ def moving_parts(trajectories: np.ndarray, labels: np.ndarray, threshold: float)
     return part_moved[labels] > threshold * bbox_diagonal(trajectories[0])
 
 
-def joined_parts(welded: WeldedMesh, reference: np.ndarray, labels: np.ndarray, target: int,
-                 tolerance: float) -> np.ndarray:
-    """A representative per welded vertex: vertices of different connected parts that lie within `tolerance` x
-    the reference diagonal of each other in the reference and in every frame of the group share one (the lowest
-    index), so many small parts can merge in the decimation instead of vanishing. Identity unless the parts
-    outnumber PARTS_PER_BUDGET x target (few parts keep their own topology)."""
+def join_candidates(reference: np.ndarray, labels: np.ndarray, target: int, radius: float) -> np.ndarray:
+    """Vertex pairs [P, 2] of different connected parts within `radius` of each other in the reference (up to
+    NEIGHBOURS per vertex), when the parts outnumber PARTS_PER_BUDGET x target; none otherwise (few parts keep
+    their own topology)."""
     count = len(reference)
-    identity = np.arange(count)
-    if labels.max() + 1 <= PARTS_PER_BUDGET * target or tolerance <= 0:
-        return identity
-    radius = tolerance * bbox_diagonal(reference)
-    distance, neighbour = cKDTree(reference).query(reference, k=NEIGHBOURS + 1, distance_upper_bound=radius)
-    first = np.repeat(identity, NEIGHBOURS + 1)
+    if labels.max() + 1 <= PARTS_PER_BUDGET * target or radius <= 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    _, neighbour = cKDTree(reference).query(reference, k=NEIGHBOURS + 1, distance_upper_bound=radius)
+    first = np.repeat(np.arange(count), NEIGHBOURS + 1)
     second = neighbour.ravel()
     close = (second < count) & (second != first)
     pairs = np.stack([first[close], second[close]], axis=1)
-    pairs = pairs[labels[pairs[:, 0]] != labels[pairs[:, 1]]]
-    pairs = pairs[staying_pairs(welded.trajectories, pairs, radius)]
+    return pairs[labels[pairs[:, 0]] != labels[pairs[:, 1]]]
+
+
+def joined_parts(trajectories: np.ndarray, candidates: np.ndarray, radius: float) -> np.ndarray:
+    """A representative per vertex: candidate pairs (join_candidates) that stay within `radius` in every frame
+    share one (the lowest index), so many small parts merge in the decimation instead of vanishing."""
+    count = trajectories.shape[1]
+    pairs = candidates[staying_pairs(trajectories, candidates, radius)] if len(candidates) else candidates
+    identity = np.arange(count)
     if not len(pairs):
         return identity
     graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))

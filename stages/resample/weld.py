@@ -35,10 +35,20 @@ def weld(trajectories: np.ndarray, faces: np.ndarray, tolerance: float) -> Welde
 
 
 def candidate_pairs(points: np.ndarray, tolerance: float) -> np.ndarray:
-    """Vertex pairs [P, 2] within `tolerance` of each other in one pose (the candidates for welding)."""
+    """Candidates for welding in one pose: (lowest member, member) [P, 2] of every group of vertices linked by
+    distances within `tolerance` (a star per group, not every pair: duplicated seams stay cheap to check)."""
     if len(points) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    return cKDTree(points).query_pairs(r=tolerance, output_type="ndarray").astype(np.int64).reshape(-1, 2)
+    pairs = cKDTree(points).query_pairs(r=tolerance, output_type="ndarray").astype(np.int64).reshape(-1, 2)
+    if not len(pairs):
+        return pairs
+    count = len(points)
+    graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
+    _, labels = connected_components(graph, directed=False)
+    lowest = np.full(labels.max() + 1, count)
+    np.minimum.at(lowest, labels, np.arange(count))
+    members = np.flatnonzero(lowest[labels] != np.arange(count))
+    return np.stack([lowest[labels][members], members], axis=1)
 
 
 def staying_pairs(trajectories: np.ndarray, pairs: np.ndarray, tolerance: float) -> np.ndarray:
@@ -69,7 +79,8 @@ def _max_gaps(trajectories: np.ndarray, pairs: np.ndarray, block_bytes: int = 64
     gaps = np.empty(len(pairs))
     for start in range(0, len(pairs), block):
         a, b = pairs[start : start + block, 0], pairs[start : start + block, 1]
-        gaps[start : start + block] = np.linalg.norm(trajectories[:, a] - trajectories[:, b], axis=-1).max(axis=0)
+        difference = trajectories[:, a] - trajectories[:, b]
+        gaps[start : start + block] = np.sqrt(np.einsum("tpd,tpd->tp", difference, difference).max(axis=0))
     return gaps
 
 
