@@ -15,10 +15,7 @@ Every output vertex remembers one source vertex it came from (`origins`), so it 
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
-
-from stages.resample.weld import clean_faces, drop_unreferenced
+from stages.resample.weld import clean_faces, drop_unreferenced, lowest_linked
 
 ATTEMPTS = 5  # simplification runs with lower face targets while the result stays above the budget
 SMALL_PART = 256  # in the part-by-part fallback, parts this small are clustered (a library run costs more)
@@ -31,9 +28,7 @@ class DecimationError(ValueError):
 def components(vertex_count: int, faces: np.ndarray) -> np.ndarray:
     """Connected-component label of every vertex (labels ordered by lowest vertex index)."""
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-    graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(vertex_count,) * 2)
-    _, labels = connected_components(graph, directed=False)
-    return labels
+    return np.unique(lowest_linked(vertex_count, edges), return_inverse=True)[1].ravel()
 
 
 def decimate(points: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from stages.resample.config import ResampleConfig
@@ -22,7 +20,8 @@ from stages.resample.decimate import components
 from stages.resample.quality import SurfaceGate
 from stages.resample.step_clock import StepClock
 from stages.resample.vertex_count import SurfaceMap, surface_map
-from stages.resample.weld import WeldedMesh, bbox_diagonal, candidate_pairs, staying_pairs, weld_pairs
+from stages.resample.weld import (WeldedMesh, bbox_diagonal, candidate_pairs, lowest_linked, staying_pairs,
+                                  weld_pairs)
 
 HIDDEN_AREA = 1e-3  # share of a frame's area on faces degenerate in the reference above which it does not fit
 PARTS_PER_BUDGET = 1 / 8  # join parts for decimation when they outnumber this share of the vertex budget
@@ -165,8 +164,4 @@ def joined_parts(trajectories: np.ndarray, candidates: np.ndarray, radius: float
     identity = np.arange(count)
     if not len(pairs):
         return identity
-    graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
-    _, groups = connected_components(graph, directed=False)
-    lowest = np.full(groups.max() + 1, count)
-    np.minimum.at(lowest, groups, identity)
-    return lowest[groups]
+    return lowest_linked(count, pairs)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 
@@ -42,13 +40,28 @@ def candidate_pairs(points: np.ndarray, tolerance: float) -> np.ndarray:
     pairs = cKDTree(points).query_pairs(r=tolerance, output_type="ndarray").astype(np.int64).reshape(-1, 2)
     if not len(pairs):
         return pairs
-    count = len(points)
-    graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
-    _, labels = connected_components(graph, directed=False)
-    lowest = np.full(labels.max() + 1, count)
-    np.minimum.at(lowest, labels, np.arange(count))
-    members = np.flatnonzero(lowest[labels] != np.arange(count))
-    return np.stack([lowest[labels][members], members], axis=1)
+    lowest = lowest_linked(len(points), pairs)
+    members = np.flatnonzero(lowest != np.arange(len(points)))
+    return np.stack([lowest[members], members], axis=1)
+
+
+def lowest_linked(count: int, pairs: np.ndarray) -> np.ndarray:
+    """For each of `count` items, the lowest index linked to it through `pairs` [P, 2] (connected components by
+    hooking roots onto smaller roots and pointer jumping: a few passes over the pairs)."""
+    parent = np.arange(count)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    while True:
+        first, second = parent[pairs[:, 0]], parent[pairs[:, 1]]
+        low, high = np.minimum(first, second), np.maximum(first, second)
+        apart = low != high
+        if not apart.any():
+            return parent
+        np.minimum.at(parent, high[apart], low[apart])
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
 
 
 def staying_pairs(trajectories: np.ndarray, pairs: np.ndarray, tolerance: float) -> np.ndarray:
@@ -64,11 +77,7 @@ def weld_pairs(trajectories: np.ndarray, faces: np.ndarray, pairs: np.ndarray, t
     if len(pairs):
         pairs = pairs[staying_pairs(trajectories, pairs, tolerance) if staying is None else staying]
     if len(pairs):
-        graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
-        _, labels = connected_components(graph, directed=False)
-        lowest = np.full(labels.max() + 1, count)
-        np.minimum.at(lowest, labels, np.arange(count))
-        representative = lowest[labels]
+        representative = lowest_linked(count, pairs)
     faces = clean_faces(representative[np.asarray(faces, dtype=np.int64)])
     return WeldedMesh(*drop_unreferenced(trajectories, faces))
 
