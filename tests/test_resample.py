@@ -255,3 +255,13 @@ def test_cli_rejects_bad_options(tmp_path, capsys):
     assert main(["resample", str(ASSETS / "Fox.glb"), "--vertices", "lots", "--out", str(tmp_path)]) == 2
     assert main(["resample", str(ASSETS / "Fox.glb"), "--fps", "0", "--out", str(tmp_path)]) == 2
     assert "fps" in capsys.readouterr().err
+
+
+def test_cli_short_policy_and_funnel(tmp_path, capsys):
+    asset = str(ASSETS / "RiggedFigure.glb")  # 13 frames at 10 fps, does not loop
+    assert main(["resample", asset, "--vertices", "256", "--short", "skip", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "0 clip(s)" in out and "1 skipped:too-short" in out and "1 animation(s) -> 1 window(s) -> 0 clip(s)" in out
+    assert main(["resample", asset, "--vertices", "256", "--out", str(tmp_path / "b")]) == 0
+    line = json.loads((tmp_path / "b" / "clips.jsonl").read_text())
+    assert line["short_policy"] == "retime" and line["fps"] == pytest.approx(15 / 1.25, rel=1e-3)

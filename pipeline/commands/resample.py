@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fps", type=float, default=10.0, help="target frame rate (default 10)")
     parser.add_argument("--stride", type=int, default=None, help="window start step in frames (default: T)")
     parser.add_argument("--max-clips", type=int, default=None, help="at most this many clips per animation and T")
+    parser.add_argument("--short", nargs="+", default=None, choices=["skip", "loop", "retime", "hold"],
+                        help="animations shorter than T: policies tried in order (default: loop retime)")
     parser.add_argument("--asset-id", default=None, help="clip id prefix (default: the file name's stem)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--preview", action="store_true", help="also write a GIF per clip (fixed camera, 4 views)")
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipeline.errors import UserError
     from stages.evaluate import AssetError, load_asset
-    from stages.resample import ResampleConfig, clips_from_scene
+    from stages.resample import Funnel, ResampleConfig, clips_from_scene
 
     if not args.asset.is_file():
         raise UserError(f"{args.asset}: no such file; give a .glb or .gltf path")
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = ResampleConfig(
             vertices=vertices, frames=list(args.frames), fps=args.fps, stride=args.stride,
-            max_clips_per_animation=args.max_clips,
+            max_clips_per_animation=args.max_clips, **({"short": list(args.short)} if args.short else {}),
         ).validate()
     except ValueError as exc:
         raise UserError(f"{exc}; see dymesh resample --help") from exc
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     except AssetError as exc:
         print(f"dymesh resample: error: {exc}", file=sys.stderr)
         return 2
-    clips, errors = clips_from_scene(scene, asset_id, config)
+    funnel = Funnel()
+    clips, errors = clips_from_scene(scene, asset_id, config, funnel=funnel)
     seconds = time.perf_counter() - start
     if args.preview:
         try:
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     for clip in clips:
         print(f"  {clip.clip_id}  {clip.frames}x{clip.num_vertices}  faces {clip.num_faces}  "
               f"{clip.extra['method']}  error {clip.resample_error:.2e}  max move {clip.max_displacement:.3f}")
+    print(f"  funnel: {funnel.animations} animation(s) -> {funnel.windows} window(s) -> {funnel.clips} clip(s)")
     for kind, count in sorted(kinds.items()):
         print(f"  {count} {kind}")
     for row in errors:

@@ -34,7 +34,7 @@ class ResampleConfig:
     dedup: bool = True  # "duplicate": drop later clips (by clip id) of the asset with an equal content hash
     content_quantum: float = 1e-3  # content hash grid in normalised units ([-1, 1] at frame 0)
     # quality measurement
-    quality_samples: int = 2048  # area-weighted samples per surface (resampled faces, source faces) per topology
+    quality_samples: int = 1024  # area-weighted samples per surface (resampled faces, source faces) per topology
     seed: int = 0  # seeds the surface sampling
     max_evaluate_bytes: int = 1 << 30  # windows of one animation are evaluated in groups below this size
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from stages.resample.surface_transfer import closest_on_surface
+from stages.resample.surface_transfer import SurfaceIndex, closest_on_surface
 from stages.resample.vertex_count import SurfaceMap, barycentric_rows, flat_frames
 
 MEASURES = ("vertex", "face", "coverage")
@@ -46,8 +46,9 @@ class SurfaceGate:
 
     @classmethod
     def build(cls, surface_map: SurfaceMap, points: np.ndarray, faces: np.ndarray, samples: int,
-              seed: int) -> "SurfaceGate":
-        """Probes at the reference pose `points` [V, 3] of the source surface `faces`."""
+              seed: int, index: SurfaceIndex | None = None) -> "SurfaceGate":
+        """Probes at the reference pose `points` [V, 3] of the source surface `faces` (`index`: its SurfaceIndex,
+        to reuse)."""
         points = np.asarray(points, dtype=np.float64)
         count = len(points)
         rows = surface_map.matrix if surface_map.matrix is not None else sparse.identity(count, format="csr")
@@ -60,8 +61,8 @@ class SurfaceGate:
             # resampled vertices are source vertices or points of source faces (vertex_count): their own closest
             # points, so their bound is 0 in every frame and exact
             "vertex": Probe(rows, sparse.csr_matrix(rows.shape), np.zeros(rows.shape[0], dtype=np.int64), True),
-            "face": _probe(face_points, points, points, faces, rows=None, on_source=True),
-            "coverage": _probe(cover_points, points, out_points, out_faces, rows=rows, on_source=False),
+            "face": _probe(face_points, points, index or SurfaceIndex(points, faces), rows=None, on_source=True),
+            "coverage": _probe(cover_points, points, SurfaceIndex(out_points, out_faces), rows=rows, on_source=False),
         }
         return cls(probes, surface_map, np.asarray(faces))
 
@@ -91,13 +92,13 @@ class SurfaceGate:
         return float(np.percentile(bound, PERCENTILE[name]))
 
 
-def _probe(samples: sparse.csr_matrix, points: np.ndarray, target_points: np.ndarray, target_faces: np.ndarray,
-           rows: sparse.csr_matrix | None, on_source: bool) -> Probe:
+def _probe(samples: sparse.csr_matrix, points: np.ndarray, target: SurfaceIndex, rows: sparse.csr_matrix | None,
+           on_source: bool) -> Probe:
     """Closest points of the samples on the target surface at the reference pose, as rows over source vertices
     (`rows` maps target vertices to source vertices when the target is the resampled surface)."""
     samples = sparse.csr_matrix(samples)
-    face_index, bary, _ = closest_on_surface(samples @ points, target_points, target_faces)
-    closest = barycentric_rows(target_faces, face_index, bary, len(target_points))
+    face_index, bary, _ = target.closest(samples @ points)
+    closest = barycentric_rows(target.faces, face_index, bary, len(target.surface))
     if rows is not None:
         closest = closest @ rows
     return Probe(samples, (samples - closest).tocsr(), face_index, on_source)

@@ -19,6 +19,7 @@ from stages.resample.config import ResampleConfig
 from stages.resample.decimate import components
 from stages.resample.quality import SurfaceGate
 from stages.resample.step_clock import StepClock
+from stages.resample.surface_transfer import SurfaceIndex
 from stages.resample.vertex_count import SurfaceMap, surface_map
 from stages.resample.weld import (WeldedMesh, bbox_diagonal, candidate_pairs, lowest_linked, staying_pairs,
                                   weld_pairs)
@@ -85,12 +86,13 @@ class Topologies:
             key = key and key + (joined.tobytes(), np.packbits(moving).tobytes())
         if key is not None and key in self._cache:
             return self._cache[key]
-        mapping = surface_map(reference, welded.faces, target, self.clock, joined, moving)
+        index = SurfaceIndex(reference, welded.faces) if target < len(reference) else None
+        mapping = surface_map(reference, welded.faces, target, self.clock, joined, moving, index)
         gate = None
         if mapping.method == "decimate":
             with self.clock.step("quality"):
                 gate = SurfaceGate.build(mapping, reference, welded.faces, self.config.quality_samples,
-                                         self.config.seed)
+                                         self.config.seed, index)
         topology = Topology(mapping, gate)
         if key is not None:
             self._cache[key] = topology

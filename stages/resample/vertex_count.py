@@ -19,7 +19,7 @@ from scipy import sparse
 from stages.resample.decimate import DecimationError, components, decimate
 from stages.resample.step_clock import StepClock
 from stages.resample.subdivide import split_to_count
-from stages.resample.surface_transfer import closest_on_surface
+from stages.resample.surface_transfer import SurfaceIndex
 from stages.resample.weld import clean_faces
 
 
@@ -51,14 +51,16 @@ def flat_frames(trajectories: np.ndarray) -> np.ndarray:
 
 
 def surface_map(points: np.ndarray, faces: np.ndarray, target: int, clock: StepClock | None = None,
-                joined: np.ndarray | None = None, moving: np.ndarray | None = None) -> SurfaceMap:
+                joined: np.ndarray | None = None, moving: np.ndarray | None = None,
+                index: SurfaceIndex | None = None) -> SurfaceMap:
     """The map bringing the surface (reference positions [V, 3], faces) to exactly `target` vertices.
 
     Decimation only: `joined` is a representative per vertex (vertices sharing one are one vertex for the
     decimation: parts joined there merge instead of vanishing, see topology.joined_parts); `moving` marks the
     vertices of parts that move, which are decimated apart from the static ones with at least half the budget
     (or all they have), so the motion cannot vanish behind a large static part.
-    Raises decimate.DecimationError when no face would be left."""
+    `index`: a SurfaceIndex of (points, faces) to reuse. Raises decimate.DecimationError when no face would be
+    left."""
     clock = clock or StepClock()
     points = np.asarray(points, dtype=np.float64)
     count = len(points)
@@ -79,8 +81,8 @@ def surface_map(points: np.ndarray, faces: np.ndarray, target: int, clock: StepC
     with clock.step("transfer"):  # onto the vertex's own (joined) part: parts coinciding at rest may part later
         labels = components(count, topology)
         own = _incident_face(count, faces)[origins]
-        face_index, bary, _ = closest_on_surface(placed, points, faces, guess=own,
-                                                 labels=(labels[origins], labels[joined[faces[:, 0]]]))
+        index = index or SurfaceIndex(points, faces)
+        face_index, bary, _ = index.closest(placed, guess=own, labels=(labels[origins], labels[joined[faces[:, 0]]]))
     return SurfaceMap(barycentric_rows(faces, face_index, bary, count), new_faces, "decimate")
 
 
