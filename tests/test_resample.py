@@ -134,11 +134,11 @@ def test_loop_gap_is_measured_against_the_animation_own_motion():
     points, faces = sphere(2)
 
     def nearly_back(rest, t):  # a big swing whose end misses the start by 2% of the swing
-        return rest + [0.5 * np.sin(np.pi * t / 1.2) + 0.01 * t / 1.2, 0.0, 0.0]
+        return rest + [10.0 * np.sin(np.pi * t / 1.2) + 0.2 * t / 1.2, 0.0, 0.0]
 
     scene = ArrayScene(points, faces, durations=(1.2,), motion=nearly_back)
     clips, _ = clips_from_scene(scene, "g", ResampleConfig(vertices=162, frames=[16], short="loop"))
-    assert clips and clips[0].looped  # gap 0.01 absolute is far above 1e-3 of the diagonal, small to the motion
+    assert clips and clips[0].looped  # gap 0.2 is 6% of the diagonal (over loop_tolerance 0.1 if absolute)
     _, errors = clips_from_scene(scene, "g", ResampleConfig(vertices=162, frames=[16], short="loop",
                                                             loop_tolerance=0.01))
     assert errors[0]["error_type"] == "too-short" and "gap 0.0198 of its motion > loop_tolerance" in errors[0]["message"]

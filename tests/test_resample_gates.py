@@ -127,6 +127,24 @@ def test_quantised_rotations_match_three_js(name):
         assert error <= 1e-6, f"{name} clip {clip['index']}: {error:.2e}"
 
 
+def test_rotation_keys_that_are_not_unit_length_follow_three_js_slerp_flat():
+    from stages.evaluate.interpolation import sample
+
+    keys = np.array([1.0, 2.0])
+    near = np.array([[0.0, 0.0, 0.0, 1.0003], [0.0, 0.02, 0.0, 1.0]])  # raw |dot| >= 0.9995: lerp, normalise
+    far = np.array([[0.0, 0.0, 0.0, 0.99], [0.0, 0.7, 0.0, 0.7]])  # raw dot < 0.9995: slerp, not renormalised
+    times = np.array([0.5, 1.0, 1.5, 2.0, 2.5])
+    lerped = sample(keys, near, "LINEAR", times, rotation=True)
+    np.testing.assert_array_equal(lerped[[0, 3, 4]], near[[0, 1, 1]])  # outside the keys: stored keys, raw
+    np.testing.assert_allclose(np.linalg.norm(lerped[1:3], axis=1), 1.0)  # at and after the first key: unit
+    assert np.linalg.norm(lerped[3]) > 1.0001  # the last key itself is not
+    slerped = sample(keys, far, "LINEAR", times, rotation=True)
+    theta = np.arccos(far[0] @ far[1])
+    expected = (np.sin(0.5 * theta) * far[0] + np.sin(0.5 * theta) * far[1]) / np.sin(theta)
+    np.testing.assert_allclose(slerped[2], expected, rtol=1e-12)
+    np.testing.assert_array_equal(slerped[1], far[0])  # u = 0 in the slerp branch: the key as stored
+
+
 def test_quantised_set_is_present_and_really_quantised():
     names = sorted(QUANTIZED.glob("*.glb"))
     assert len(names) >= 2, f"expected gltfpack outputs in {QUANTIZED}"
