@@ -18,7 +18,6 @@ import numpy as np
 from stages.resample.weld import clean_faces, drop_unreferenced, lowest_linked
 
 ATTEMPTS = 5  # simplification runs with lower face targets while the result stays above the budget
-SMALL_PART = 256  # in the part-by-part fallback, parts this small are clustered (a library run costs more)
 
 
 class DecimationError(ValueError):
@@ -43,7 +42,7 @@ def decimate(points: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.nda
     unit = (points - center) / scale  # the library's collapse thresholds are absolute: work in a unit box
     history, reached = _history(unit, faces, target)
     if reached > target:
-        new_points, new_faces, origins = _per_part(unit, faces, target)
+        new_points, new_faces, origins = _per_part(unit, faces, target, history)
     else:
         prefix = history[:_fewest_collapses(len(points), history, faces, target)]
         new_points, new_faces, origins = _replay(unit, faces, prefix)
@@ -72,8 +71,12 @@ def _history(points: np.ndarray, faces: np.ndarray, target: int, attempts: int =
     return history, reached
 
 
-def _per_part(unit: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each connected part decimated alone to an area-proportional budget (stall fallback)."""
+def _per_part(unit: np.ndarray, faces: np.ndarray, target: int,
+              history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each connected part brought to an area-proportional budget (stall fallback): its own collapses from the
+    stalled global `history` (collapses never cross parts, so each part's sequence stands alone), kept only as
+    far as its budget, which stops a part before the wreck; a part whose collapses stall above its budget is
+    clustered alone."""
     labels = components(len(unit), faces)
     count = labels.max() + 1
     sizes = np.bincount(labels, minlength=count)
@@ -81,32 +84,27 @@ def _per_part(unit: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndar
     cross = np.cross(unit[faces[:, 1]] - unit[faces[:, 0]], unit[faces[:, 2]] - unit[faces[:, 0]])
     areas = np.bincount(face_label, weights=np.linalg.norm(cross, axis=1), minlength=count)
     budgets = part_budgets(sizes, areas, target)
-    vertex_order = np.argsort(labels, kind="stable")
-    vertex_groups = np.split(vertex_order, np.cumsum(sizes)[:-1])
-    face_order = np.argsort(face_label, kind="stable")
-    face_groups = np.split(face_order, np.cumsum(np.bincount(face_label, minlength=count))[:-1])
-    pieces, offset = [], 0
-    for k in np.flatnonzero(budgets >= 3):
-        ids = vertex_groups[k]
-        local = np.searchsorted(ids, faces[face_groups[k]])
-        part_points, part_faces, origins = _part(unit[ids], local, int(budgets[k]))
-        pieces.append((part_points, part_faces + offset, ids[origins]))
-        offset += len(part_points)
+    needed = np.where(budgets >= 3, sizes - budgets, sizes)  # collapses each part needs (all: it vanishes)
+    part = labels[history[:, 1]]
+    order = np.argsort(part, kind="stable")
+    rank = np.empty(len(part), dtype=np.int64)  # index of each collapse within its part's own sequence
+    rank[order] = np.arange(len(part)) - np.repeat(np.cumsum(np.bincount(part, minlength=count)) -
+                                                   np.bincount(part, minlength=count), np.bincount(part, minlength=count))
+    available = np.bincount(part, minlength=count)
+    stalled = (budgets >= 3) & (available < needed)
+    kept = history[(rank < needed[part]) & ~stalled[part]]
+    keep_faces = ~stalled[face_label] & (budgets[face_label] >= 3)
+    pieces = [_replay(unit, faces[keep_faces], kept)] if keep_faces.any() else []
+    for k in np.flatnonzero(stalled):
+        ids = np.flatnonzero(labels == k)
+        part_points, part_faces, origins = cluster_vertices(unit[ids], np.searchsorted(ids, faces[face_label == k]),
+                                                            int(budgets[k]))
+        pieces.append((part_points, part_faces, ids[origins]))
     if not pieces:
         return unit[:0], faces[:0], np.zeros(0, dtype=np.int64)
-    return tuple(np.concatenate(column) for column in zip(*pieces))
-
-
-def _part(points: np.ndarray, faces: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One part at most `budget` vertices: kept, collapsed as far as the budget, or clustered if it stalls."""
-    if budget >= len(points):
-        return points, faces, np.arange(len(points))
-    if len(points) <= SMALL_PART:
-        return cluster_vertices(points, faces, budget)
-    history, reached = _history(points, faces, budget, attempts=1)
-    if reached <= budget:
-        return _replay(points, faces, history[:_fewest_collapses(len(points), history, faces, budget)])
-    return cluster_vertices(points, faces, budget)
+    offsets = np.cumsum([0] + [len(p[0]) for p in pieces[:-1]])
+    return (np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] + o for p, o in zip(pieces, offsets)]),
+            np.concatenate([p[2] for p in pieces]))
 
 
 def part_budgets(sizes: np.ndarray, areas: np.ndarray, total: int) -> np.ndarray:

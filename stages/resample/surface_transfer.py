@@ -58,6 +58,8 @@ class SurfaceIndex:
         self.corners = self.surface[self.faces]  # [F, 3, 3]
         self.centroid = self.corners.mean(axis=1)
         self.radius = np.linalg.norm(self.corners - self.centroid[:, None], axis=2).max(axis=1)
+        self.low, self.high = self.corners.min(axis=1), self.corners.max(axis=1)  # per-face bounding boxes
+        self.tiny = 1e-12 * (float(np.linalg.norm(np.ptp(self.surface, axis=0))) if len(self.surface) else 1.0)
         largest = self.radius.max() if len(self.radius) else 1.0
         size_class = np.floor(np.log(largest / np.maximum(self.radius, largest * 1e-9)) / np.log(4)).astype(np.int64)
         self.classes = [np.flatnonzero(size_class == level) for level in np.unique(size_class)]
@@ -73,8 +75,11 @@ class SurfaceIndex:
             owner, candidate = self._faces_at_nearest_vertex(points)
         else:
             owner, candidate = np.arange(len(points)), np.asarray(guess)
-        bound = _best(points, self.corners, owner, candidate)[2]
-        near_owner, near = self._faces_within(points, bound)
+        first = _best(points, self.corners, owner, candidate)
+        bound = first[2]
+        open_points = np.flatnonzero(bound > self.tiny)  # a point already on its guess face is answered
+        near_owner, near = self._faces_within(points[open_points], bound[open_points])
+        near_owner = open_points[near_owner]
         if labels is not None:
             same = labels[0][near_owner] == labels[1][near]
             near_owner, near = near_owner[same], near[same]
@@ -113,6 +118,9 @@ class SurfaceIndex:
             owner = np.repeat(np.arange(len(points)), lengths)
             gap = np.linalg.norm(points[owner] - centroid[found], axis=1) - radius[found]
             close = gap <= bound[owner] * (1 + 1e-9) + 1e-12
+            owner, found = owner[close], found[close]
+            outside = np.maximum(np.maximum(self.low[found] - points[owner], points[owner] - self.high[found]), 0.0)
+            close = np.linalg.norm(outside, axis=1) <= bound[owner] * (1 + 1e-9) + 1e-12
             owners.append(owner[close])
             candidates.append(found[close])
         if not owners:
