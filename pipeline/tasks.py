@@ -67,21 +67,13 @@ def funnel_row(asset_id: str, windows_cut: int, clips_kept: int, rejected: dict[
             "rejections": [{"reason": reason, "count": n} for reason, n in sorted(rejected.items())]}
 
 
-def count_windows(asset_id: str, clips: list, errors: list[dict]) -> int:
-    """Windows clips_from_scene cut: each is a clip or one error row naming the window (a row naming the asset
-    itself, such as no-animation, rejects the whole asset).
-    Hook: stages.resample's own funnel (yield branch: clips_from_scene(..., funnel=Funnel())) counts the same;
-    take windows_cut, clips_kept and rejected from it once it is here."""
-    return len(clips) + sum(1 for row in errors if row["unit_id"] != asset_id)
-
-
 def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, resample_config,
                     split_config=None) -> AssetResult:
     """Evaluate one asset, cut its clips and give them the asset's split; every failure becomes an error row,
     never an exception."""
     from stages.evaluate import AssetError
     from stages.formats import load_scene_bytes
-    from stages.resample import clips_from_scene
+    from stages.resample import Funnel, clips_from_scene
     from stages.splits import assign_split
 
     result = AssetResult(asset_id)
@@ -95,11 +87,11 @@ def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, r
                                                 f"{source}: unexpected {type(exc).__name__}: {exc}", source=source))
     else:
         result.stats = AssetStats(len(scene.animations), int(scene.num_vertices), int(len(scene.faces)))
-        counted = True
+        funnel: Funnel | None = Funnel()
         try:
-            clips, errors = clips_from_scene(scene, asset_id, resample_config)
+            clips, errors = clips_from_scene(scene, asset_id, resample_config, funnel=funnel)
         except Exception as exc:  # noqa: BLE001 - likewise for the resampler
-            clips, counted = [], False
+            clips, funnel = [], None
             errors = [error_row("resample", asset_id, getattr(exc, "kind", type(exc).__name__),
                                 f"{source}: {type(exc).__name__}: {exc}", source=source)]
         result.resample_errors = [dict(row, source=row.get("source") or source) for row in errors]
@@ -107,8 +99,8 @@ def clips_for_asset(asset_id: str, data: bytes, fmt: str, source: str, limits, r
         for clip in clips:
             clip.split = assign_split(asset_id, split_config)
         result.clips, result.arrays = clip_tables(clips)
-        windows = count_windows(asset_id, clips, errors) if counted else -1
-        result.funnel = funnel_row(asset_id, windows, len(clips), Counter(row["error_type"] for row in errors))
+        rejected = funnel.rejected if funnel else Counter(row["error_type"] for row in errors)
+        result.funnel = funnel_row(asset_id, funnel.windows if funnel else -1, len(clips), rejected)
     result.stage_seconds = time.perf_counter() - start
     return result
 

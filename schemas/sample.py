@@ -49,6 +49,7 @@ class Clip:
     source_vertices: int
     source_faces: int
     looped: bool = False
+    short_policy: str = "none"  # how a window longer than its animation was filled: none | loop | retime | hold
     resample_error: float = 0.0
     max_displacement: float = 0.0
     mean_displacement: float = 0.0

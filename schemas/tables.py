@@ -95,7 +95,10 @@ CLIPS = table_schema("clips", CLIPS_VERSION, "one row per clip (a fixed-topology
     column("source_vertices", pa.int64(), "vertex count of the welded source mesh before resampling to N"),
     column("source_faces", pa.int64(), "triangle count of the welded source mesh"),
     column("looped", pa.bool_(), "the window wraps around the end of a looping animation"),
-    column("resample_error", pa.float32(), "max over measured frames of the surface distance / bbox diagonal"),
+    column("short_policy", pa.string(), "none | loop | retime | hold: how an animation shorter than T was filled "
+           "(retime: `fps` is the effective rate)"),
+    column("resample_error", pa.float32(), "worst surface gate over measured frames / bbox diagonal: vertices off "
+           "the evaluated surface (max), faces (p99), surface not covered (p99)"),
     column("max_displacement", pa.float32(), "max vertex displacement from frame 0 / bbox diagonal"),
     column("mean_displacement", pa.float32(), "mean vertex displacement from frame 0 / bbox diagonal"),
     column("content_hash", pa.string(), "sha256 of the quantised normalised trajectories (the dedup key)"),
