@@ -37,7 +37,7 @@ def column_doc(field: pa.Field) -> str:
     return (field.metadata or {}).get(DOC, b"").decode()
 
 
-SOURCE_KINDS_TEXT = "local | url | objectstore | objaverse | generated"
+SOURCE_KINDS_TEXT = "local | url | objectstore | objaverse | objaverse-xl | generated | dt4d | amass | blender"
 SOURCE = pa.struct([
     column("kind", pa.string(), f"source kind: {SOURCE_KINDS_TEXT}"),
     column("uri", pa.string(), "where the bytes came from (path, URL, s3://..., objaverse:<uid>, generated:...)"),
@@ -56,7 +56,7 @@ PROVENANCE = table_schema("provenance", PROVENANCE_VERSION, "one row per harvest
     column("attribution", pa.string(), "author / credit line, from the source or the file"),
     column("tags", pa.list_(pa.string()), "descriptive tags from the source or the file (they feed the captioner)"),
     column("file_bytes", pa.int64(), "size of the stored asset file in bytes"),
-    column("file_format", pa.string(), "format of the stored file: glb | gltf"),
+    column("file_format", pa.string(), "format of the stored file: glb | gltf | dt4d | amass | a Blender format (fbx, blend, ...)"),
     column("blob_path", pa.string(), "path of the stored file relative to the job folder (blobs/<sha[:2]>/<sha>.<fmt>)"),
 ])
 
@@ -70,7 +70,7 @@ ASSETS = table_schema("assets", ASSETS_VERSION, "one row per unique asset (its b
     column("attribution", pa.string(), "author / credit line of the first source that has one"),
     column("sources", pa.list_(SOURCE), "every provenance of these bytes, sorted by uri"),
     column("file_bytes", pa.int64(), "size of the stored asset file in bytes"),
-    column("file_format", pa.string(), "format of the stored file: glb | gltf"),
+    column("file_format", pa.string(), "format of the stored file: glb | gltf | dt4d | amass | a Blender format (fbx, blend, ...)"),
     column("blob_path", pa.string(), "path of the stored file relative to the job folder"),
     column("animation_count", pa.int32(), "glTF animations in the asset; -1 when it could not be evaluated"),
     column("evaluated_vertices", pa.int64(), "vertices of the evaluated scene (all meshes, unwelded); -1 if unknown"),

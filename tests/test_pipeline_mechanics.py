@@ -131,7 +131,8 @@ def test_status_of_a_folder_that_is_not_a_job(tmp_path):
                    reason="the file's own licence is read by trust's harvest metadata reader (stages.harvest.metadata)")
 def test_an_asset_from_a_local_folder_takes_the_licence_its_file_declares(tmp_path):
     """A local folder gives no licence; the demo's generated files declare CC0-1.0 (asset.extras, asset.copyright)."""
-    from pipeline.config import HarvestConfig, LocalSource
+    from pipeline.config import HarvestConfig
+    from pipeline.sources import LocalSource
     from stages.generate import generate_asset
     from stages.harvest import BlobStore, harvest_source
 

@@ -169,29 +169,32 @@ def test_seeded_sample_per_split_and_source_with_numbers_over_all_rows(job_out, 
     assert re.search(r"<b>(\d+)</b><span>clips</span>", builds["a"]).group(1) == str(clip_count(job_out))
 
 
-def test_funnel_counts_recorded_steps_and_accepts_window_counts():
+def test_funnel_counts_assets_animations_and_the_windows_of_the_funnel_table():
     import duckdb
 
-    def connection(assets_schema, assets_rows):
+    def connection(assets_rows, funnel_rows):
         con = duckdb.connect()
         tables = {name: schema.empty_table() for name, schema in TABLES.items()}
-        tables["assets"] = pa.Table.from_pylist(assets_rows, schema=assets_schema)
+        tables["assets"] = pa.Table.from_pylist(assets_rows, schema=TABLES["assets"])
+        tables["funnel"] = pa.Table.from_pylist(funnel_rows, schema=TABLES["funnel"])
         for name, table in tables.items():
             con.register(f"_{name}", table)
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}")
         queries.prepare(con)
         return con
 
-    row = dict(asset_id="a", sources=[dict(kind="local", uri="x.glb", name="x", license="CC0-1.0", attribution="")],
-               license="CC0-1.0", attribution="", bytes=1, format="glb", blob="", animations=3, vertices=10, faces=4)
-    failed = dict(row, asset_id="b", animations=-1)
-    con = connection(TABLES["assets"], [row, failed])
+    row = dict(asset_id="a", source_kind="local", name="x", tags=[], license="CC0-1.0", attribution="",
+               sources=[dict(kind="local", uri="x.glb", name="x", license="CC0-1.0", attribution="")], file_bytes=1,
+               file_format="glb", blob_path="", animation_count=3, evaluated_vertices=10, evaluated_faces=4)
+    failed = dict(row, asset_id="b", animation_count=-1)
+    con = connection([row, failed], [])
     funnel = build_funnel(queries.funnel_counts(con), queries.funnel_steps(con))
-    assert funnel.total.counts[funnel.steps.index("evaluated")] == 1 and not funnel.recorded("windows")
+    assert funnel.total.counts[funnel.steps.index("evaluated")] == 1
     assert funnel.total.counts[funnel.steps.index("animations")] == 3 and funnel.recorded("clips")
+    assert funnel.total.counts[funnel.steps.index("windows")] == 0  # no funnel rows yet: nothing cut
 
-    with_windows = TABLES["assets"].append(pa.field("windows", pa.int32()))
-    con = connection(with_windows, [dict(row, windows=5), dict(failed, windows=0)])
+    con = connection([row, failed], [dict(asset_id="a", windows_cut=5, clips_kept=4,
+                                          rejections=[dict(reason="static", count=1)])])
     funnel = build_funnel(queries.funnel_counts(con), queries.funnel_steps(con))
     assert funnel.recorded("windows") and funnel.total.counts[funnel.steps.index("windows")] == 5
     assert funnel.steps.index("animations") < funnel.steps.index("windows") < funnel.steps.index("clips")

@@ -72,9 +72,9 @@ def test_assets_and_clips_break_down_by_source_kind(mixed_run):
     out, _ = mixed_run
     con = connect(str(out))
     rows = dict(con.execute("""
-        SELECT a.sources[1].kind, count(c.clip_id) FROM assets a LEFT JOIN clips c USING (asset_id)
+        SELECT a.source_kind, count(c.clip_id) FROM assets a LEFT JOIN clips c USING (asset_id)
         GROUP BY 1""").fetchall())
     assert set(rows) == set(KINDS) and all(n > 0 for n in rows.values())
-    formats = dict(con.execute("SELECT sources[1].kind, any_value(format) FROM assets GROUP BY 1").fetchall())
+    formats = dict(con.execute("SELECT source_kind, any_value(file_format) FROM assets GROUP BY 1").fetchall())
     assert formats == {"local": "glb", "dt4d": "dt4d", "amass": "amass", "blender": "fbx"}
     assert isinstance(con, duckdb.DuckDBPyConnection)

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The per-asset yield counts the assets table may carry, in funnel order: (funnel step, column). A step whose column
-# the assets view lacks is reported as not recorded; add a column here when the pipeline starts writing one.
-ASSET_COUNT_STEPS = (("animations", "animations"), ("windows", "windows"))
+# The per-asset yield counts of `asset_counts` (assets joined with the funnel table), in funnel order: (funnel step,
+# column). A step whose column the view lacks is reported as not recorded.
+ASSET_COUNT_STEPS = (("animations", "animation_count"), ("windows", "windows_cut"))
 # An asset was evaluated when this column is >= 0 (the runner writes -1 for an asset whose evaluation failed).
-EVALUATED = "animations >= 0"
+EVALUATED = "animation_count >= 0"
+# Each asset's counts: its assets row and (when resampled) its funnel row.
+ASSET_COUNTS = """
+    CREATE OR REPLACE TEMP VIEW asset_counts AS
+    SELECT a.*, f.windows_cut, f.clips_kept FROM assets a LEFT JOIN funnel f USING (asset_id)"""
 
 # One row per asset (its first provenance names the source), one row per clip with its split and source.
 PREPARE = """
     CREATE OR REPLACE TEMP VIEW report_assets AS
-    SELECT asset_id, min(sources[1].kind) AS source_kind, min(sources[1].uri) AS source_uri,
+    SELECT asset_id, min(source_kind) AS source_kind, min(sources[1].uri) AS source_uri,
            min(sources[1].name) AS source_name, min(license) AS license, min(attribution) AS attribution,
            bool_and({evaluated}) AS evaluated {asset_count_columns}
-    FROM assets GROUP BY asset_id;
+    FROM asset_counts GROUP BY asset_id;
 
     CREATE OR REPLACE TEMP VIEW report_clips AS
     SELECT c.clip_id, c.asset_id, c.animation, c.animation_name, c.fps, c.frames, c.num_vertices, c.num_faces,
@@ -31,7 +35,7 @@ PREPARE = """
            coalesce(a.attribution, '') AS attribution
     FROM clips c
     LEFT JOIN report_assets a USING (asset_id)
-    LEFT JOIN (SELECT key, min(split) AS split FROM shards GROUP BY key) s ON s.key = replace(c.clip_id, '.', '_');
+    LEFT JOIN (SELECT clip_id, min(split) AS split FROM shards GROUP BY clip_id) s USING (clip_id);
 """
 
 FUNNEL_ASSETS = """
@@ -42,7 +46,7 @@ FUNNEL_ASSETS = """
 FUNNEL_CLIPS = """
     SELECT c.source_kind, count(*) AS clips,
            count(*) FILTER (WHERE c.clip_id IN (SELECT clip_id FROM captions)) AS captioned,
-           count(*) FILTER (WHERE replace(c.clip_id, '.', '_') IN (SELECT key FROM shards)) AS sharded
+           count(*) FILTER (WHERE c.clip_id IN (SELECT clip_id FROM shards)) AS sharded
     FROM report_clips c GROUP BY 1"""
 
 LOSSES = """
@@ -70,7 +74,8 @@ CARD_CAPTIONS = """
 # The arrays behind a preview: vertices float32 [T, N, 3] and faces int32 [F, 3] as little-endian bytes. A list
 # argument (not a join) so DuckDB pushes the ids into the Parquet scan and skips row groups by clip_id statistics.
 ARRAYS = """
-    SELECT clip_id, vertices, faces, frames, num_vertices, num_faces FROM clips WHERE list_contains($ids, clip_id)"""
+    SELECT c.clip_id, a.vertices, a.faces, c.frames, c.num_vertices, c.num_faces
+    FROM clips c JOIN clip_arrays a USING (clip_id) WHERE list_contains($ids, c.clip_id)"""
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,9 @@ def columns_of(con, view: str) -> set[str]:
 
 
 def recorded_asset_steps(con) -> list[tuple[str, str]]:
-    """The ASSET_COUNT_STEPS whose column the assets view has."""
-    present = columns_of(con, "assets")
+    """The ASSET_COUNT_STEPS whose column the asset_counts view has."""
+    con.execute(ASSET_COUNTS)
+    present = columns_of(con, "asset_counts")
     return [(step, column) for step, column in ASSET_COUNT_STEPS if column in present]
 
 

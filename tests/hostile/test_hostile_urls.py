@@ -177,7 +177,7 @@ def test_opt_in_fetches_an_on_premises_mirror_and_default_refuses_it(server, tmp
     assert "allow_private_networks" in errors[0]["message"]
     mirror = UrlListSource(path="urls.txt", allow_private_networks=True)
     rows, errors = harvest_source(mirror, FAST, str(tmp_path), BlobStore(tmp_path))
-    assert errors == [] and len(rows) == 2 and (tmp_path / rows[0]["blob"]).read_bytes() == ASSET
+    assert errors == [] and len(rows) == 2 and (tmp_path / rows[0]["blob_path"]).read_bytes() == ASSET
 
 
 @pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/a.glb", "http://169.254.169.254/latest/meta-data/",
