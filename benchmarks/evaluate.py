@@ -13,9 +13,12 @@ animation at t = min(f / fps, duration), f < min(max_frames, floor(duration * fp
   read evaluated meshes); wall time seen from outside.
 * Blender warm: one process for all assets (after one unreported warm-up asset); per-asset time of
   reset + import + stepping + reading.
+* dymesh process: the whole `dymesh evaluate ASSET --out DIR` command as a user runs it (start Python,
+  import, evaluate, write the .npz files), wall time seen from outside, run right after each Blender cold
+  process (best of --process-repeats for both); "zip s" is the same with --compress.
 
 Ratios are Blender seconds / dymesh seconds; the summary gives their geometric means against the
-targets (>= 50x cold, >= 20x warm). Agreement: Blender's vertex order and count differ from the
+targets (>= 50x cold, >= 20x warm, >= 5x whole process against whole process). Agreement: Blender's vertex order and count differ from the
 glTF accessor order (it splits/merges vertices on import), so each frame is compared as a point set:
 the symmetric nearest-neighbour distance between Blender's and dymesh's vertices, over all frames,
 divided by dymesh's frame-0 bounding-box diagonal ("NN err"), and the largest bounding-box corner
@@ -48,7 +51,7 @@ from stages.evaluate import AssetError, load_asset, sample_times  # noqa: E402
 from stages.generate import generate_assets  # noqa: E402
 
 BLENDER_SCRIPT = REPO / "benchmarks" / "blender_eval.py"
-TARGET_COLD, TARGET_WARM = 50.0, 20.0
+TARGET_COLD, TARGET_WARM, TARGET_PROCESS = 50.0, 20.0, 5.0
 AGREE = 1e-3  # NN error / bbox diagonal above which Blender "disagrees"
 
 
@@ -62,6 +65,8 @@ class Row:
     dymesh_s: float = math.nan
     cold_s: float = math.nan
     warm_s: float = math.nan
+    process_s: float = math.nan  # whole `dymesh evaluate` process
+    process_zip_s: float = math.nan  # the same with --compress
     trajectories: list = field(default_factory=list)  # (index, name, times, vertices) from dymesh
     nn_err: float = math.nan
     bbox_err: float = math.nan
@@ -98,6 +103,19 @@ def time_dymesh(row: Row, fps: float, max_frames: int, repeats: int) -> None:
     row.clips = len(row.trajectories)
     row.frames = sum(len(t[2]) for t in row.trajectories)
     row.vertices = int(row.trajectories[0][3].shape[1]) if row.trajectories else 0
+
+
+def time_dymesh_process(row: Row, fps: float, max_frames: int, out: Path, compress: bool = False) -> float:
+    """Wall seconds of one whole `dymesh evaluate` process on row's asset (python -m pipeline.cli, this tree)."""
+    command = [sys.executable, "-m", "pipeline.cli", "evaluate", str(row.path), "--fps", str(fps), "--max-frames",
+               str(max_frames), "--out", str(out)] + (["--compress"] if compress else [])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"dymesh evaluate {row.name}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
+    return wall
 
 
 def blender_python(given: str | None) -> tuple[Path | None, str]:
@@ -164,15 +182,16 @@ def geometric_mean(values: list[float]) -> float:
 
 def print_table(rows: list[Row], have_blender: bool) -> None:
     header = (f"{'asset':34s} {'clips':>5s} {'frames':>6s} {'verts':>6s} {'dymesh s':>9s} {'cold s':>7s} "
-              f"{'warm s':>7s} {'dymesh fv/s':>11s} {'cold fv/s':>9s} {'warm fv/s':>9s} {'x cold':>7s} "
-              f"{'x warm':>7s} {'NN err':>8s} {'bbox err':>8s}")
+              f"{'warm s':>7s} {'proc s':>7s} {'zip s':>7s} {'dymesh fv/s':>11s} {'cold fv/s':>9s} "
+              f"{'warm fv/s':>9s} {'x cold':>7s} {'x warm':>7s} {'x proc':>7s} {'NN err':>8s} {'bbox err':>8s}")
     print(header)
     print("-" * len(header))
     for r in rows:
         work = r.frames * r.vertices
         print(f"{r.name[:34]:34s} {r.clips:5d} {r.frames:6d} {r.vertices:6d} {r.dymesh_s:9.4f} {r.cold_s:7.3f} "
-              f"{r.warm_s:7.3f} {work / r.dymesh_s:11.3g} {work / r.cold_s:9.3g} {work / r.warm_s:9.3g} "
-              f"{r.cold_s / r.dymesh_s:7.1f} {r.warm_s / r.dymesh_s:7.1f} {r.nn_err:8.1e} {r.bbox_err:8.1e}")
+              f"{r.warm_s:7.3f} {r.process_s:7.3f} {r.process_zip_s:7.3f} {work / r.dymesh_s:11.3g} "
+              f"{work / r.cold_s:9.3g} {work / r.warm_s:9.3g} {r.cold_s / r.dymesh_s:7.1f} "
+              f"{r.warm_s / r.dymesh_s:7.1f} {r.cold_s / r.process_s:7.1f} {r.nn_err:8.1e} {r.bbox_err:8.1e}")
     if not have_blender:
         return
     cold = geometric_mean([r.cold_s / r.dymesh_s for r in rows])
@@ -181,6 +200,11 @@ def print_table(rows: list[Row], have_blender: bool) -> None:
           f"{'MET' if cold >= TARGET_COLD else 'NOT MET'}")
     print(f"geometric mean speed-up vs Blender warm (one process):       {warm:8.1f}x  target >= {TARGET_WARM:.0f}x  "
           f"{'MET' if warm >= TARGET_WARM else 'NOT MET'}")
+    process = geometric_mean([r.cold_s / r.process_s for r in rows])
+    print(f"geometric mean, whole dymesh evaluate process vs whole Blender process: {process:5.1f}x  "
+          f"target >= {TARGET_PROCESS:.0f}x  {'MET' if process >= TARGET_PROCESS else 'NOT MET'}")
+    zipped = geometric_mean([r.cold_s / r.process_zip_s for r in rows])
+    print(f"  (with --compress: {zipped:.1f}x; the cost of deflating the .npz files)")
     totals = [sum(getattr(r, a) for r in rows) for a in ("dymesh_s", "cold_s", "warm_s")]
     print(f"totals: dymesh {totals[0]:.2f} s, Blender cold {totals[1]:.1f} s, Blender warm {totals[2]:.1f} s "
           f"({totals[1] / totals[0]:.0f}x / {totals[2] / totals[0]:.0f}x)")
@@ -220,6 +244,8 @@ def main() -> int:
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--max-frames", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5, help="dymesh runs per asset, best of (default 5)")
+    parser.add_argument("--process-repeats", type=int, default=2,
+                        help="whole processes per asset and side (Blender cold, dymesh evaluate), best of (default 2)")
     parser.add_argument("--blender-python", help="python of the Blender venv (default .venv-blender/bin/python)")
     parser.add_argument("--bone-heuristic", default="BLENDER", choices=["BLENDER", "TEMPERANCE", "FORTUNE"],
                         help="Blender importer option (default BLENDER = the importer's default)")
@@ -266,14 +292,25 @@ def main() -> int:
                     continue
                 row.warm_s = record["total_s"]
                 compare(row, scratch / "blender" / str(i))
-            if not args.no_cold:
-                print(f"Blender cold: one process per asset, {len(rows)} processes ...", flush=True)
-                for n, row in enumerate(rows, 1):
+        if python is not None and not args.no_cold:
+            print(f"Blender cold and whole dymesh processes, side by side: {len(rows)} assets x "
+                  f"{args.process_repeats} ...", flush=True)
+        else:
+            print(f"whole dymesh evaluate processes: {len(rows)} assets x {args.process_repeats} ...", flush=True)
+        for n, row in enumerate(rows, 1):
+            cold, process, zipped = [], [], []
+            for _ in range(args.process_repeats):
+                if python is not None and not args.no_cold:
                     records, wall = run_blender(python, [row.path], args.fps, args.max_frames,
                                                 ["--bone-heuristic", args.bone_heuristic], timeout=600)
                     if records and "error" not in records[0]:
-                        row.cold_s = wall - records[0].get("save_s", 0.0)
-                    print(f"  {n}/{len(rows)} {row.name}: {wall:.2f} s", flush=True)
+                        cold.append(wall - records[0].get("save_s", 0.0))
+                process.append(time_dymesh_process(row, args.fps, args.max_frames, scratch / "process"))
+                zipped.append(time_dymesh_process(row, args.fps, args.max_frames, scratch / "zip", compress=True))
+            row.cold_s = min(cold, default=math.nan)
+            row.process_s, row.process_zip_s = min(process), min(zipped)
+            print(f"  {n}/{len(rows)} {row.name}: Blender {row.cold_s:.2f} s, dymesh {row.process_s:.2f} s "
+                  f"({row.process_zip_s:.2f} s with --compress)", flush=True)
         print()
         print_table(rows, python is not None)
         if python is not None:

@@ -46,7 +46,7 @@ def job_spec(folder: Path, vertices: int, workers: int):
 
 def plain_loop(job, folder: Path, out: Path) -> tuple[float, int]:
     """The baseline: the same stage functions in one process, no Ray, no commits."""
-    from pipeline.tasks import captions_for_unit, clips_for_asset, clips_of_table
+    from pipeline.tasks import captions_for_unit, clips_for_asset, clips_of_tables
     from stages.caption import make_captioner
     from stages.harvest import content_id
     from stages.shard import write_shards
@@ -57,12 +57,13 @@ def plain_loop(job, folder: Path, out: Path) -> tuple[float, int]:
     for path in sorted(folder.glob("*.glb")):
         data = path.read_bytes()
         asset_id = content_id(data)
-        result = clips_for_asset(asset_id, data, "glb", path.name, job.evaluate, job.resample)
+        result = clips_for_asset(asset_id, data, "glb", path.name, job.evaluate, job.resample, job.split)
         if result.clips is None:
             continue
-        for row in captions_for_unit(captioner, result.clips, {asset_id: {"name": path.stem, "tags": []}}).rows:
+        assets = {asset_id: {"name": path.stem, "tags": []}}
+        for row in captions_for_unit(captioner, result.clips, result.arrays, assets).rows:
             captions.setdefault(row["clip_id"], []).append(row)
-        clips.extend(clips_of_table(result.clips))
+        clips.extend(clips_of_tables(result.clips, result.arrays))
     clips.sort(key=lambda c: c.clip_id)
     write_shards(clips, captions, {}, str(out), job.shard)
     return time.perf_counter() - start, len(clips)

@@ -1,179 +1,192 @@
-"""Resample benchmark: clips per second per core (evaluate + resample, split by step) on real and generated
-assets, and decimation quality versus time for the decimators compared. Prints two tables.
+"""Resample benchmark: `dymesh resample` against a cold Blender import+evaluate of the same file, side by side,
+and the yield of each short-animation policy. Prints three tables.
 
-    python benchmarks/resample.py [--vertices 1024] [--frames 16] [--repeats 3]
+    python benchmarks/resample.py [--vertices 2048] [--frames 16] [--repeats 3] [--blender-python PATH]
+                                  [--gltfpack PATH] [--quick]
 
-One process, one core.
-Times are this process's CPU time (what a core costs; wall time on a shared machine also counts waiting), the
-median of --repeats runs. Ratios: `x eval` = total evaluate+resample CPU time / evaluate (load + evaluate) alone;
-in the decimation table, time and error ratios are against fast_simplification applied per connected part (what
-the stage uses).
+Cost: per asset, the wall time of one whole `dymesh resample ASSET --vertices N --frames T --out DIR` process
+(Python start, imports, load, evaluate, resample, write) against one whole `python benchmarks/blender_eval.py
+ASSET` process in the Blender venv (Python start, import bpy, glTF import, every frame of every animation
+evaluated at 10 fps): each the median of --repeats runs, run alternately. Ratio = Blender / dymesh; target:
+geometric mean >= 1 (resampling costs no more than Blender's import). Without the Blender venv (`make
+bench-baseline`) the Blender column is empty.
+
+Assets: the shared animated assets; bigger ones built from them (tests/resample_assets.py: crowds of 9-100 copies,
+a 1280-tile mosaic) and generated at high detail; gltfpack-quantised copies of some when gltfpack runs (the npm
+package: `npm install gltfpack`, then --gltfpack node_modules/.bin/gltfpack).
+
+Yield (in-process): clips and rejection rows per reason at N, T for each short policy; and the CPU time per step
+of the default configuration.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from resample_assets import crowd_glb, mosaic_glb  # noqa: E402
 
 from stages.evaluate import load_asset  # noqa: E402
-from stages.generate import ASSET_KINDS, generate_asset  # noqa: E402
-from stages.resample import ResampleConfig, StepClock, clips_from_scene  # noqa: E402
-from stages.resample.decimate import cluster_vertices, decimate  # noqa: E402
-from stages.resample.quality import surface_error  # noqa: E402
-from stages.resample.timeline import frame_times  # noqa: E402
-from stages.resample.weld import bbox_diagonal, clean_faces, drop_unreferenced, weld  # noqa: E402
+from stages.generate import generate_asset  # noqa: E402
+from stages.resample import Funnel, ResampleConfig, StepClock, clips_from_scene  # noqa: E402
 
 ASSETS = REPO.parent / "shared" / "assets"
-REAL = ["Fox.glb", "CesiumMan.glb", "AnimatedMorphSphere.glb", "RiggedSimple.glb", "BoxAnimated.glb",
-        "RobotExpressive.glb", "MorphStressTest.glb", "RiggedFigure.glb"]
-STEPS = ["evaluate", "weld", "decimate", "transfer", "subdivide", "quality", "filters"]
+SHARED = ["SimpleSkin/SimpleSkin.gltf", "RiggedSimple.glb", "RiggedFigure.glb", "CesiumMan.glb", "Fox.glb",
+          "RecursiveSkeletons.glb", "RobotExpressive.glb", "SimpleMorph/SimpleMorph.gltf", "AnimatedMorphCube.glb",
+          "AnimatedMorphSphere.glb", "MorphStressTest.glb", "AnimatedTriangle/AnimatedTriangle.gltf",
+          "AnimatedCube/AnimatedCube.gltf", "BoxAnimated.glb", "CesiumMilkTruck.glb", "InterpolationTest.glb"]
+PACKED = ["CesiumMan.glb", "Fox.glb", "RobotExpressive.glb", "RecursiveSkeletons.glb", "MorphStressTest.glb",
+          "CesiumMilkTruck.glb"]
+CROWDS = [("Fox.glb", 12, 150.0), ("CesiumMan.glb", 9, 1.5), ("RobotExpressive.glb", 3, 6.0),
+          ("AnimatedMorphSphere.glb", 12, 2.5), ("CesiumMilkTruck.glb", 16, 7.0), ("BoxAnimated.glb", 100, 4.0),
+          ("RecursiveSkeletons.glb", 4, 30.0)]
+POLICIES = [["skip"], ["loop"], ["retime"], ["hold"], ["loop", "retime"], ["loop", "hold"]]
+STEPS = ["evaluate", "weld", "decimate", "subdivide", "transfer", "quality", "filters"]
 
 
-def throughput(paths: list[Path], config: ResampleConfig, repeats: int) -> None:
-    print(f"\n## evaluate + resample, N={config.vertices}, T={config.frames}, fps={config.fps:g}: CPU ms per step\n")
-    header = ["asset", "V", "welded", "clips", "skipped", "method"] + [f"{s}" for s in STEPS]
-    print("| " + " | ".join(header + ["total CPU ms", "wall ms", "clips/s/core", "x eval"]) + " |")
-    print("|" + "---|" * (len(header) + 4))
-    all_clips, all_cpu = 0, 0.0
+def build_assets(folder: Path, gltfpack: str | None, quick: bool) -> list[Path]:
+    """The benchmark's asset set, written into `folder` where built."""
+    paths = [ASSETS / name for name in SHARED if (ASSETS / name).exists()]
+    if quick:
+        return paths[:6]
+    for name, copies, spacing in CROWDS:
+        if (ASSETS / name).exists():
+            target = folder / f"{Path(name).stem}-x{copies}.glb"
+            target.write_bytes(crowd_glb((ASSETS / name).read_bytes(), copies, spacing))
+            paths.append(target)
+    (folder / "mosaic-1280.glb").write_bytes(mosaic_glb(3, 1, 0.08))
+    paths.append(folder / "mosaic-1280.glb")
+    for kind, detail in (("creature", 40.0), ("blob", 8.0), ("machine", 40.0)):
+        paths.append(generate_asset(kind, 7, folder / f"{kind}-d{detail:g}.glb", detail=detail))
+    if gltfpack:
+        for name in PACKED:
+            target = folder / f"{Path(name).stem}-gltfpack.glb"
+            result = subprocess.run([gltfpack, "-i", str(ASSETS / name), "-o", str(target)], capture_output=True)
+            if result.returncode == 0 and target.exists():
+                paths.append(target)
+            else:
+                print(f"(gltfpack failed on {name}: {result.stderr.decode()[-200:]})")
+    return paths
+
+
+def timed(command: list[str], env: dict | None = None) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    return seconds, "" if result.returncode == 0 else (result.stderr or result.stdout).strip()[-200:]
+
+
+def cost(paths: list[Path], args, blender: Path | None, folder: Path) -> None:
+    print(f"\n## whole-process cost: `dymesh resample --vertices {args.vertices} --frames {args.frames}` vs a cold "
+          f"Blender import+evaluate (median of {args.repeats}, wall s)\n")
+    print("| asset | vertices | dymesh s | Blender s | Blender / dymesh |")
+    print("|---|---|---|---|---|")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    dymesh = [sys.executable, "-m", "pipeline.cli"]
+    ratios = []
     for path in paths:
-        runs = []
-        for _ in range(repeats):
-            clock = StepClock()
-            wall, cpu = time.perf_counter(), time.process_time()
-            with clock.step("evaluate"):
-                scene = load_asset(path)
-            clips, errors = clips_from_scene(scene, path.stem, config, clock)
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            runs.append((cpu, wall, clock.cpu_seconds, clips, errors, scene))
-        total = statistics.median(r[0] for r in runs)
-        wall = statistics.median(r[1] for r in runs)
-        _, _, _, clips, errors, scene = runs[0]
-        steps = {s: statistics.median(r[2].get(s, 0.0) for r in runs) for s in STEPS}
-        methods = sorted({c.extra["method"] for c in clips}) or ["-"]
-        welded = max((c.source_vertices for c in clips), default=0)
-        rate = len(clips) / total if total else 0.0
-        all_clips += len(clips)
-        all_cpu += total
-        cells = [path.name, scene.num_vertices, welded, len(clips), len(errors), "+".join(methods)]
-        cells += [f"{steps[s] * 1000:.0f}" for s in STEPS]
-        ratio = total / max(steps["evaluate"], 1e-9)
-        cells += [f"{total * 1000:.0f}", f"{wall * 1000:.0f}", f"{rate:.1f}", f"{ratio:.1f}"]
-        print("| " + " | ".join(map(str, cells)) + " |")
-    print(f"\nall: {all_clips} clips in {all_cpu:.2f} CPU s = {all_clips / all_cpu:.1f} clips/s/core")
+        ours, theirs, problem = [], [], ""
+        for _ in range(args.repeats):
+            seconds, error = timed(dymesh + ["resample", str(path), "--vertices", str(args.vertices), "--frames",
+                                             str(args.frames), "--out", str(folder / "out")], env)
+            ours.append(seconds)
+            problem = problem or error
+            if blender:
+                seconds, error = timed([str(blender), str(REPO / "benchmarks" / "blender_eval.py"), "--fps", "10",
+                                        "--max-frames", "100000", str(path)])
+                theirs.append(seconds)
+                problem = problem or error
+        mine = statistics.median(ours)
+        other = statistics.median(theirs) if theirs else float("nan")
+        if theirs:
+            ratios.append(other / mine)
+        vertices = load_asset(path).num_vertices
+        note = f" ({problem})" if problem else ""
+        print(f"| {path.name}{note} | {vertices} | {mine:.2f} | {other:.2f} | {other / mine:.2f} |", flush=True)
+    if ratios:
+        mean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        verdict = "met" if mean >= 1 else "NOT met"
+        print(f"\ngeometric mean Blender / dymesh over {len(ratios)} assets: {mean:.2f}x (target >= 1x: {verdict})")
+    else:
+        print("\n(no Blender baseline: run `make bench-baseline`, or pass --blender-python)")
 
 
-def decimators() -> dict:
-    """name -> function(points, faces, target vertices) -> (points, faces)."""
-    import fast_simplification
-    import trimesh
-
-    def face_target(points, faces, target):
-        return max(4, int(target * len(faces) / len(points)))
-
-    def fast_whole(points, faces, target):
-        count = face_target(points, faces, target)
-        return fast_simplification.simplify(points, faces.astype(np.int32), target_count=count)
-
-    def per_part(points, faces, target):
-        parts = decimate(points, faces, target, 8)
-        offsets = np.cumsum([0] + [len(p.points) for p in parts])
-        return (np.concatenate([p.points for p in parts]),
-                np.concatenate([p.faces + o for p, o in zip(parts, offsets)]))
-
-    def trimesh_quadric(points, faces, target):
-        mesh = trimesh.Trimesh(points, faces, process=False)
-        out = mesh.simplify_quadric_decimation(face_count=face_target(points, faces, target))
-        return np.asarray(out.vertices), np.asarray(out.faces)
-
-    def clustering(points, faces, target):
-        return cluster_vertices(points, faces, target)
-
-    table = {
-        "fast_simplification per part (stage)": per_part,
-        "fast_simplification whole mesh": fast_whole,
-        "trimesh.simplify_quadric_decimation": trimesh_quadric,
-        "vertex clustering (numpy)": clustering,
-    }
-    try:
-        import pyfqmr
-
-        def fqmr(points, faces, target):
-            simplifier = pyfqmr.Simplify()
-            simplifier.setMesh(points, faces.astype(np.int32))
-            simplifier.simplify_mesh(target_count=face_target(points, faces, target), aggressiveness=7, verbose=False)
-            p, f, _ = simplifier.getMesh()
-            return p, f
-
-        table["pyfqmr"] = fqmr
-    except ImportError:
-        print("(pyfqmr not installed: pip install pyfqmr==0.5.0 to compare it)")
-    return table
+def yields(paths: list[Path], args) -> None:
+    print(f"\n## yield per short policy at N={args.vertices}, T={args.frames} (clips; rejection rows by reason)\n")
+    print("| policy | assets with a clip | windows | clips | rejected |")
+    print("|---|---|---|---|---|")
+    scenes = [(path, load_asset(path)) for path in paths]
+    for policy in POLICIES:
+        total, with_clip = Funnel(), 0
+        for path, scene in scenes:
+            funnel = Funnel()
+            config = ResampleConfig(vertices=args.vertices, frames=[args.frames], short=policy)
+            clips, _ = clips_from_scene(scene, path.stem, config, funnel=funnel)
+            with_clip += bool(clips)
+            total += funnel
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(total.rejected.items())) or "-"
+        print(f"| {'+'.join(policy)} | {with_clip}/{len(scenes)} | {total.windows} | {total.clips} | {rejected} |",
+              flush=True)
 
 
-def decimation_quality(meshes: list[tuple[str, np.ndarray, np.ndarray, int]], repeats: int) -> None:
-    print("\n## decimation of the frame-0 surface: quality vs CPU time (errors / bbox diagonal)\n")
-    print("| mesh | V -> N | decimator | ms | vertices | Hausdorff | Chamfer | time ratio | Hausdorff ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, points, faces, target in meshes:
-        diagonal = bbox_diagonal(points)
-        base = None
-        for label, function in decimators().items():
-            times = []
-            for _ in range(repeats):
-                start = time.process_time()
-                new_points, new_faces = function(points, faces, target)
-                times.append(time.process_time() - start)
-            new_faces = clean_faces(np.asarray(new_faces, dtype=np.int64))
-            kept, new_faces, _ = drop_unreferenced(np.asarray(new_points, dtype=np.float64)[None], new_faces)
-            hausdorff, chamfer = surface_error(kept, new_faces, points[None], faces, 2048, 0)
-            seconds, error = statistics.median(times), hausdorff[0] / diagonal
-            base = base or (seconds, error)
-            print(f"| {name} | {len(points)} -> {target} | {label} | {seconds * 1000:.1f} | {kept.shape[1]} | "
-                  f"{error:.4f} | {chamfer[0] / diagonal:.5f} | {seconds / base[0]:.2f} | {error / base[1]:.2f} |")
+def steps(paths: list[Path], args) -> None:
+    print(f"\n## in-process CPU ms per step, default config (N={args.vertices}, T={args.frames})\n")
+    print("| asset | clips | " + " | ".join(STEPS) + " | total |")
+    print("|---|---|" + "---|" * (len(STEPS) + 1))
+    for path in paths:
+        clock = StepClock()
+        start = time.process_time()
+        with clock.step("evaluate"):
+            scene = load_asset(path)
+        clips, errors = clips_from_scene(scene, path.stem,
+                                         ResampleConfig(vertices=args.vertices, frames=[args.frames]), clock)
+        total = time.process_time() - start
+        kinds = Counter(e["error_type"] for e in errors)
+        label = f"{len(clips)}" + (f" ({', '.join(f'{k} {v}' for k, v in kinds.items())})" if kinds else "")
+        cells = [f"{clock.cpu_seconds.get(s, 0.0) * 1000:.0f}" for s in STEPS]
+        print(f"| {path.name} | {label} | " + " | ".join(cells) + f" | {total * 1000:.0f} |", flush=True)
 
 
-def frame0_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    scene = load_asset(path)
-    animation = scene.animations[0].index if scene.animations else None
-    times = frame_times(np.arange(1), 0.0, 10.0)
-    trajectories = scene.evaluate(animation, times)
-    welded = weld(trajectories, scene.faces, 1e-6 * bbox_diagonal(trajectories[0]))
-    return welded.trajectories[0].astype(np.float64), welded.faces
+def blender_python(given: str | None) -> Path | None:
+    candidates = [Path(given)] if given else [REPO / ".venv-blender" / "bin" / "python"]
+    for python in candidates:
+        if python.exists() and subprocess.run([str(python), "-c", "import bpy"], capture_output=True).returncode == 0:
+            return python
+    return None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vertices", type=int, default=1024)
+    parser.add_argument("--vertices", type=int, default=2048)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--blender-python", help="python of a venv with bpy (default .venv-blender/bin/python)")
+    parser.add_argument("--gltfpack", default=shutil.which("gltfpack"), help="gltfpack executable (npm package)")
+    parser.add_argument("--quick", action="store_true", help="six small shared assets only")
+    parser.add_argument("--skip-cost", action="store_true", help="only the in-process tables")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        generated = [generate_asset(kind, seed, Path(folder) / f"{kind}-{seed}.glb")
-                     for seed in range(2) for kind in ASSET_KINDS]
-        real = [ASSETS / name for name in REAL if (ASSETS / name).exists()]
-        config = ResampleConfig(vertices=args.vertices, frames=[args.frames])
-        throughput(real + generated, config, args.repeats)
-        meshes = []
-        for path, targets in [(ASSETS / "CesiumMan.glb", (1024, 512)), (ASSETS / "RiggedFigure.glb", (128,)),
-                              (generated[0], (512,)), (generated[2], (256,))]:
-            if path.exists():
-                points, faces = frame0_mesh(path)
-                meshes += [(path.stem, points, faces, t) for t in targets if t < len(points)]
-        import trimesh
-
-        sphere = trimesh.creation.icosphere(5)
-        noisy = sphere.vertices * (1 + 0.05 * np.sin(5 * sphere.vertices[:, :1]) * np.cos(3 * sphere.vertices[:, 1:2]))
-        meshes.append(("bumpy sphere", np.asarray(noisy), np.asarray(sphere.faces), 2048))
-        decimation_quality(meshes, args.repeats)
+    blender = blender_python(args.blender_python)
+    print(f"Blender baseline: {blender or 'not found'}; gltfpack: {args.gltfpack or 'not found (no quantised assets)'}")
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        paths = build_assets(folder, args.gltfpack, args.quick)
+        if not args.skip_cost:
+            cost(paths, args, blender, folder)
+        yields(paths, args)
+        steps(paths, args)
     return 0
 
 

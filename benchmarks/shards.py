@@ -166,6 +166,7 @@ def make_tables(out: Path, rows: int, unit_size: int = 64) -> None:
         name, n, errors = f"part-{u:05d}.parquet", c1 - c0, (c1 - c0) // 10
         write("assets", hashes["evaluate"], name, {
             "asset_id": asset_ids[a0:a1], "license": [licenses[i % 4] for i in range(a0, a1)],
+            "source_kind": [kinds[i % 4] for i in range(a0, a1)], "animation_count": np.ones(a1 - a0, np.int32),
             "sources": [[{"kind": kinds[i % 4], "uri": f"u{i}", "name": "n", "license": licenses[i % 4], "attribution": "a"}] for i in range(a0, a1)],
         })
         write("clips", hashes["resample"], name, {
@@ -181,7 +182,7 @@ def make_tables(out: Path, rows: int, unit_size: int = 64) -> None:
                 "stage": [stage] * (errors // 3), "status": rng.choice(["failed", "skipped"], errors // 3),
                 "error_type": rng.choice(["malformed", "static", "too-large", "timeout", "unsafe", "limit"], errors // 3)})
     write("shards", hashes["shard"], "shards.parquet", {
-        "shard": [f"train-{i // 5000:06d}.tar" for i in range(rows)], "key": clip_ids,
+        "shard": [f"train-{i // 5000:06d}.tar" for i in range(rows)], "key": clip_ids, "clip_id": clip_ids,
         "split": rng.choice(["train", "val", "test"], rows, p=[0.9, 0.05, 0.05]),
         "offset": np.arange(rows, dtype=np.int64) * 400_000, "size": np.full(rows, 400_000, np.int64)})
     record = dict(hashes, harvest=[hashes["harvest"]])

@@ -33,6 +33,7 @@ def build_demo_shards(out: Path, assets: int, seed: int, vertices: int, stride: 
     from stages.generate import generate_assets
     from stages.resample import ResampleConfig, clips_from_scene
     from stages.shard import ShardConfig, write_shards
+    from stages.splits import SplitConfig, assign_split
 
     shards = out / f"shards-{assets}-{seed}-{vertices}-{stride}"
     if (shards / "shards.parquet").exists():
@@ -51,13 +52,16 @@ def build_demo_shards(out: Path, assets: int, seed: int, vertices: int, stride: 
             print(f"  skipped {path.name}: {exc}")
             continue
         found, errors = clips_from_scene(scene, asset_id, config)
+        for clip in found:
+            clip.split = assign_split(asset_id, SplitConfig(fractions=(0.8, 0.1, 0.1)))
         clips += found
         skipped += len(errors)
         asset_rows[asset_id] = dict(
             asset_id=asset_id, sources=[dict(kind="generated", uri=path.name, name=path.stem, license="CC0-1.0",
                                              attribution="dymesh generate")],
-            license="CC0-1.0", attribution="dymesh generate", bytes=len(data), format="glb", blob="",
-            animations=len(scene.animations), vertices=scene.num_vertices, faces=len(scene.faces),
+            license="CC0-1.0", attribution="dymesh generate", file_bytes=len(data), file_format="glb", blob_path="",
+            animation_count=len(scene.animations), evaluated_vertices=scene.num_vertices,
+            evaluated_faces=len(scene.faces),
         )
         if done % 25 == 0 or done == len(paths):
             rate = done / (time.perf_counter() - started)
@@ -68,7 +72,7 @@ def build_demo_shards(out: Path, assets: int, seed: int, vertices: int, stride: 
     captions: dict[str, list[dict]] = {}
     for row in rows:
         captions.setdefault(row["clip_id"], []).append(row)
-    manifest, errors = write_shards(clips, captions, asset_rows, str(shards), ShardConfig(split_fractions=(0.8, 0.1, 0.1)))
+    manifest, errors = write_shards(clips, captions, asset_rows, str(shards), ShardConfig())
     splits = {s: sum(1 for r in manifest if r["split"] == s) for s in ("train", "val", "test")}
     print(f"  shards: {len(manifest)} samples {splits}, {len(errors)} skipped (duplicates) -> {shards}")
     return shards

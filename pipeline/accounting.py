@@ -6,7 +6,6 @@ from collections import Counter
 
 from pipeline.manifest import printable
 from schemas.failures import row_is_transient
-from schemas.tables import error_row
 
 STAGES = ("harvest", "evaluate", "resample", "caption", "shard")
 
@@ -35,6 +34,8 @@ def account(stage: str, seen: list[str], ok: set[str], errors_by_item: dict[str,
     "skipped" rows; "transient" counts the failed items with a transient failure (schemas.failures). Nothing
     disappears silently: an item with neither output nor rows gets a row here.
     """
+    from schemas.tables import error_row  # here, not at import: `dymesh status` reads counts without pyarrow
+
     counts = Counter()
     extra = []
     for item in seen:

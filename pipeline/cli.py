@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pipeline import __version__
@@ -13,12 +14,15 @@ from pipeline.lock import LockedError
 # Order is the order shown in `dymesh --help`.
 COMMAND_MODULES = (
     "generate",
+    "generate_sources",
     "inspect",
     "evaluate",
     "resample",
     "run",
     "status",
     "stats",
+    "report",
+    "gc",
     "preview",
     "caption",
     "aam",
@@ -46,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # a reader that closed early (`| head`) shows up here, not at interpreter exit
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _dispatch(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -68,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dymesh {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (`dymesh status OUT | head -1`): stop quietly, exit as SIGPIPE would (141)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush of stdout must not raise again
+    os.close(devnull)
+    return 128 + 13
 
 
 if __name__ == "__main__":

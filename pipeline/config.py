@@ -18,68 +18,13 @@ from typing import Any, Literal
 
 from pipeline.errors import UserError
 from pipeline.ranges import check_range
+from stages.splits import SplitConfig
 
 MiB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class LocalSource:
-    """Files, folders (searched recursively for .glb/.gltf) and glob patterns on this machine."""
+from pipeline.sources import SOURCE_KINDS, SOURCE_TYPES
 
-    paths: list[str]
-    kind: Literal["local"] = "local"
-
-
-@dataclass(frozen=True)
-class UrlListSource:
-    """A text file with one http(s)://, s3:// or gs:// URL per line ('#' starts a comment)."""
-
-    path: str
-    kind: Literal["url-list"] = "url-list"
-
-
-@dataclass(frozen=True)
-class ObjectStoreSource:
-    """Every .glb/.gltf under a prefix: s3://bucket/prefix, gs://bucket/prefix or a local folder, via pyarrow.fs."""
-
-    uri: str
-    endpoint: str | None = None  # e.g. http://127.0.0.1:9000 for MinIO / a local S3
-    region: str | None = None
-    anonymous: bool = False
-    kind: Literal["objectstore"] = "objectstore"
-
-
-@dataclass(frozen=True)
-class ObjaverseSource:
-    """Objaverse-1.0 through the `objaverse` package: annotations filtered, GLBs fetched with its loader."""
-
-    cache_dir: str | None = None  # default: the package's ~/.objaverse
-    uids: list[str] | None = None  # restrict to these uids (unknown uids are harvest errors)
-    min_animations: int = 1  # annotation animationCount >= this
-    licenses: list[str] | None = None  # Sketchfab licence slugs allowed (by, by-sa, cc0, ...); None = all
-    limit: int | None = None  # first N matching uids (sorted)
-    download_processes: int = 4
-    batch: int = 64  # uids per load_objects call (one retry unit)
-    kind: Literal["objaverse"] = "objaverse"
-
-
-@dataclass(frozen=True)
-class GeneratedSource:
-    """Procedural animated assets from stages.generate (deterministic by seed)."""
-
-    count: int = 24
-    seed: int = 0
-    kind: Literal["generated"] = "generated"
-
-
-SOURCE_TYPES: dict[str, type] = {
-    "local": LocalSource,
-    "url-list": UrlListSource,
-    "objectstore": ObjectStoreSource,
-    "objaverse": ObjaverseSource,
-    "generated": GeneratedSource,
-}
-SOURCE_KINDS = tuple(SOURCE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -92,6 +37,9 @@ class HarvestConfig:
     retries: int = 3  # attempts after the first, for transient I/O errors only
     backoff_s: float = 1.0  # first retry delay; doubles each attempt
     fetch_threads: int = 8  # concurrent fetches of URL / object-store sources
+    max_listed_entries: int = 1_000_000  # folder entries looked at while listing one source; more is an error row
+    max_redirects: int = 5  # HTTP redirects followed per URL (each hop's address is checked)
+    transfer_timeout_s: float = 900.0  # one whole download (all hops and the body), against slow-drip servers
 
 
 STAGES = ("harvest", "evaluate", "resample", "caption", "shard")  # the dataset stages, in order
@@ -130,6 +78,7 @@ class JobSpec:
     caption: Any  # stages.caption.CaptionConfig
     shard: Any  # stages.shard.ShardConfig
     run: ExecutionConfig
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)  # in the resample hash: clips carry splits
     base_dir: str = "."  # folder that relative paths in the spec are resolved against (the job file's)
 
     def stage_configs(self) -> dict[str, Any]:
@@ -146,7 +95,7 @@ def _stage_classes() -> dict[str, type]:
     return {"evaluate": Limits, "resample": ResampleConfig, "caption": CaptionConfig, "shard": ShardConfig}
 
 
-TOP_LEVEL_KEYS = ("name", "sources", *STAGES, "run")
+TOP_LEVEL_KEYS = ("name", "sources", *STAGES, "split", "run")
 
 
 def read_yaml(path: str | Path, example: str) -> Any:
@@ -183,7 +132,7 @@ def parse_job(data: Any, base_dir: str | Path = ".", where: str = "job spec") ->
     parsed_sources = [parse_source(s, f"{where}: sources[{i}]") for i, s in enumerate(sources)]
     classes = _stage_classes()
     sections = {}
-    for key, cls in (("harvest", HarvestConfig), ("run", ExecutionConfig), *classes.items()):
+    for key, cls in (("harvest", HarvestConfig), ("run", ExecutionConfig), ("split", SplitConfig), *classes.items()):
         sections[key] = build(cls, data.get(key) or {}, f"{where}: {key}")
     return JobSpec(name=name, sources=parsed_sources, base_dir=str(base_dir), **sections)
 

@@ -1,15 +1,18 @@
 """The job output folder: atomic Parquet partitions, per-unit completion markers, stage config hashes in paths.
 
-Layout (OUT/):
+Layout (OUT/; the tables and their columns: docs/tables.md):
   job.json                                   the resolved job spec and every stage hash
   blobs/<sha[:2]>/<sha>.glb                  harvested asset bytes (content-addressed)
-  harvest/<hash>/source-<i>.parquet          provenance rows per source (+ .done.json marker)
+  provenance/<harvest hash>/part-source.parquet   provenance rows of one source
   assets/<hash>/part-<unit>.parquet          one row per unique asset (provenances, counts)
-  clips/<hash>/part-<unit>.parquet           clips of one unit of work (sorted by clip_id)
+  clips/<hash>/part-<unit>.parquet           clip metadata of one unit of work (sorted by clip_id)
+  clip_arrays/<hash>/part-<unit>.parquet     their arrays, row for row
+  funnel/<hash>/part-<unit>.parquet          per asset: windows cut, clips kept, rejections
   captions/<hash>/part-<unit>.parquet
   errors/<stage>/<hash>/part-<unit>.parquet  every rejected or failed item
-  shards/<hash>/                             WebDataset tars + shards.parquet
+  shards/<hash>/                             WebDataset tars + the shard manifest
   markers/<stage>/<hash>/<unit>.json         completion marker with the unit's counts (written last)
+  superseded/...                             folders of stage hashes the last run does not name (pipeline.supersede)
 """
 
 from __future__ import annotations
@@ -21,9 +24,6 @@ from pathlib import Path
 
 from schemas.job_record import JOB_FILE
 from stages.storage import TEMP_PREFIX, write_bytes_atomically
-
-# the stage whose config hash names each table's partition folder: OUT/<table>/<hash>/
-TABLE_STAGES = {"assets": "evaluate", "clips": "resample", "captions": "caption", "shards": "shard"}
 
 
 def write_if_changed(path: Path, data: bytes) -> None:

@@ -2,7 +2,9 @@
 ids into units of work, and chain the stage config hashes (each including its upstream's) that name the partitions.
 
 The upstream of `evaluate` is a digest of the provenance and the unit size, so new inputs or another unit size make
-new partitions while an unchanged harvest re-uses every committed one.
+new partitions while an unchanged harvest re-uses every committed one. Each stage's hash also covers the versions of
+the tables it writes (a schema change makes new partitions) and resample's covers the `split:` section (clips carry
+their split). Partitions of hashes the plan does not name are set aside (pipeline.supersede).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pipeline.config import JobSpec, as_plain, config_hash
 from pipeline.manifest import Manifest, checked_table, read_table, write_if_changed
 from pipeline.progress import Progress
 from pipeline.retry import RetryPolicy, carry_attempts, previous_harvest
+from pipeline.supersede import restore, settle
 from schemas.job_record import JobRecord, StageHashes, job_record_bytes
-from schemas.tables import PROVENANCE
+from schemas.sample import SAMPLE_FORMAT_VERSION
+from schemas.tables import PROVENANCE, stage_tables
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class Asset:
     bytes: int
     format: str
     blob: str  # path of the stored bytes relative to the job output
+    kind: str = ""  # source kind of the first source
     name: str = ""
     tags: list[str] = field(default_factory=list)
     license: str = ""
@@ -59,16 +64,19 @@ def group_assets(provenance: list[dict]) -> dict[str, Asset]:
         first = rows[0]
         pick = {key: next((r[key] for r in rows if r[key]), "") for key in ("name", "license", "attribution")}
         tags = next((list(r["tags"]) for r in rows if r["tags"]), [])
-        sources = [{k: r[k] for k in ("kind", "uri", "name", "license", "attribution")} for r in rows]
-        assets[asset_id] = Asset(sources, first["bytes"], first["format"], first["blob"], tags=tags, **pick)
+        sources = [{"kind": r["source_kind"], **{k: r[k] for k in ("uri", "name", "license", "attribution")}}
+                   for r in rows]
+        assets[asset_id] = Asset(sources, first["file_bytes"], first["file_format"], first["blob_path"],
+                                 kind=first["source_kind"], tags=tags, **pick)
     return assets
 
 
 def asset_row(asset_id: str, asset: Asset, stats) -> dict:
     """A schemas.tables.ASSETS row from an asset and its evaluation counts (pipeline.tasks.AssetStats)."""
-    return {"asset_id": asset_id, "sources": asset.sources, "license": asset.license,
-            "attribution": asset.attribution, "bytes": asset.bytes, "format": asset.format, "blob": asset.blob,
-            "animations": stats.animations, "vertices": stats.vertices, "faces": stats.faces}
+    return {"asset_id": asset_id, "source_kind": asset.kind, "name": asset.name, "tags": list(asset.tags),
+            "license": asset.license, "attribution": asset.attribution, "sources": asset.sources,
+            "file_bytes": asset.bytes, "file_format": asset.format, "blob_path": asset.blob,
+            "animation_count": stats.animations, "evaluated_vertices": stats.vertices, "evaluated_faces": stats.faces}
 
 
 def digest(value) -> str:
@@ -82,22 +90,46 @@ def upstream_digest(provenance: list[dict], unit_size: int) -> str:
                    "unit_size": unit_size})
 
 
+def stage_config(job: JobSpec, stage: str) -> dict:
+    """What a stage's hash covers besides its upstream: its config, the versions of the tables it writes, and for
+    resample the split settings (every clip row carries its split), for shard the sample format."""
+    config = {"config": getattr(job, stage), "tables": stage_tables(stage)}
+    if stage == "resample":
+        config["split"] = job.split
+    if stage == "shard":
+        config["sample_format"] = SAMPLE_FORMAT_VERSION
+    return config
+
+
+def harvest_hash(job: JobSpec, source) -> str:
+    return config_hash("harvest", {"source": source, "harvest": job.harvest, "tables": stage_tables("harvest")})
+
+
+def chain_hashes(job: JobSpec, evaluate_upstream: str) -> dict[str, str]:
+    """The config hashes of evaluate, resample, caption and shard, each covering its upstream's."""
+    hashes, upstream = {}, evaluate_upstream
+    for stage in ("evaluate", "resample", "caption", "shard"):
+        upstream = hashes[stage] = config_hash(stage, stage_config(job, stage), upstream)
+    return hashes
+
+
 def harvest(job: JobSpec, manifest: Manifest, stream, show_progress: bool,
             policy: RetryPolicy = RetryPolicy()) -> tuple[list[dict], list[str], list]:
     """Harvest every source not yet committed (one unit per source), and again the inputs of a committed one that
-    `policy` retries; returns (provenance rows, harvest hashes, per-source markers)."""
+    `policy` retries; returns (provenance rows, harvest hashes, per-source markers). A source harvested before and
+    set aside since is restored first, not fetched again."""
     from stages.harvest import BlobStore, harvest_source
 
     store = BlobStore(manifest.out)
     provenance: list[dict] = []
-    hashes, markers = [], []
-    for index, source in enumerate(job.sources):
-        h = config_hash("harvest", {"source": source, "harvest": job.harvest})
-        hashes.append(h)
-        path = manifest.partition("harvest", h, "source")
+    hashes = [harvest_hash(job, source) for source in job.sources]
+    restore(manifest.out, {"harvest": hashes})
+    markers = []
+    for index, (source, h) in enumerate(zip(job.sources, hashes)):
+        path = manifest.partition("provenance", h, "source")
         marker = manifest.read_marker("harvest", h, "source")
         if marker is None or policy.reopens(marker):
-            previous, earlier = previous_harvest(manifest, h, policy) if marker else ({}, {})
+            previous, earlier = previous_harvest(manifest, path, h, policy) if marker else ({}, {})
             progress = Progress(f"harvest {source.kind}", 0, "files", stream, enabled=show_progress)
             rows, errors = harvest_source(source, job.harvest, job.base_dir, store, progress, previous)
             errors = carry_attempts(errors, earlier)
@@ -121,13 +153,10 @@ def plan_run(job: JobSpec, manifest: Manifest, stream, show_progress: bool = Tru
     ids = sorted(assets)
     size = job.run.unit_size
     units = {f"{i // size:05d}": ids[i : i + size] for i in range(0, len(ids), size)}
-    evaluate = config_hash("evaluate", job.evaluate, upstream_digest(provenance, size))
-    resample = config_hash("resample", job.resample, evaluate)
-    caption = config_hash("caption", job.caption, resample)
-    shard = config_hash("shard", job.shard, caption)
-    hashes = StageHashes(tuple(harvest_hashes), evaluate, resample, caption, shard)
-    record = JobRecord(name=job.name, sources=as_plain(job.sources),
-                       config={k: as_plain(v) for k, v in job.stage_configs().items()}, run=as_plain(job.run),
+    hashes = StageHashes(tuple(harvest_hashes), **chain_hashes(job, upstream_digest(provenance, size)))
+    configs = {**{k: as_plain(v) for k, v in job.stage_configs().items()}, "split": as_plain(job.split)}
+    record = JobRecord(name=job.name, sources=as_plain(job.sources), config=configs, run=as_plain(job.run),
                        hashes=hashes, units=len(units), assets=len(assets))
     write_if_changed(manifest.job_file(), job_record_bytes(record))
+    settle(manifest.out, hashes.all())  # after job.json: `dymesh stats` reads the hashes it names
     return Plan(assets, units, hashes, markers)

@@ -47,8 +47,7 @@ def count(high=10**9) -> Range:
 
 
 def _table() -> dict[str, dict[str, Range]]:
-    """{config class name: {field: Range}} (by name, so a class may move between modules; fields another branch
-    adds are listed too, so that merging it needs no change here)."""
+    """{config class name: {field: Range}} (by name, so a class may move between modules)."""
     fraction = at_least(0, 1)
     return {
         "ObjaverseSource": {
@@ -78,12 +77,12 @@ def _table() -> dict[str, dict[str, Range]]:
         "ResampleConfig": {
             "vertices": at_least(3, 10**8), "frames": count(10**6), "fps": above(0, 1000), "stride": count(10**9),
             "max_clips_per_animation": count(10**9), "max_native_vertices": at_least(3, 10**8),
-            "weld_tolerance": at_least(0, 1), "join_tolerance": at_least(0, 1), "loop_tolerance": at_least(0, 1), "min_part_vertices": count(10**8),
+            "weld_tolerance": at_least(0, 1), "join_tolerance": at_least(0, 1), "loop_tolerance": at_least(0, 1),
             "min_displacement": at_least(0, 10**6), "max_displacement": at_least(0, 10**9),
-            "max_resample_error": at_least(0, 10**6), "max_vertex_error": at_least(0, 10**6),
-            "max_face_error": at_least(0, 10**6), "max_coverage_error": at_least(0, 10**6), "min_source_vertices": count(10**12),
-            "max_source_vertices": count(10**12), "content_quantum": above(0, 1), "quality_frames": at_least(0, 10**6),
-            "quality_samples": count(10**9), "seed": at_least(*SEED), "max_evaluate_bytes": count(TiB)},
+            "max_vertex_error": at_least(0, 10**6), "max_face_error": at_least(0, 10**6),
+            "max_coverage_error": at_least(0, 10**6), "min_source_vertices": count(10**12),
+            "max_source_vertices": count(10**12), "content_quantum": above(0, 1), "quality_samples": count(10**9),
+            "seed": at_least(*SEED), "max_evaluate_bytes": count(TiB)},
         "CaptionConfig": {
             "max_new_tokens": count(10**6), "captions_per_clip": count(1000), "temperature": at_least(0, 100),
             "top_p": above(0, 1), "seed": at_least(*SEED), "image_size": at_least(8, 16384), "views": count(4),
@@ -93,7 +92,7 @@ def _table() -> dict[str, dict[str, Range]]:
             "min_chars": at_least(0, 10**6), "max_chars": count(10**8), "ngram": count(100),
             "max_repeated_ngram_ratio": fraction},
         "ShardConfig": {
-            "max_shard_bytes": count(TiB), "max_shard_samples": count(10**9), "split_fractions": fraction},
+            "max_shard_bytes": count(TiB), "max_shard_samples": count(10**9)},
         "SplitConfig": {"fractions": fraction},
         "RunConfig": {
             "steps": count(10**10), "batch_size": at_least(0, 10**6), "loader_workers": at_least(0, 1024),
@@ -110,7 +109,8 @@ def _table() -> dict[str, dict[str, Range]]:
             "text_dropout": fraction, "sample_steps": count(10**6), "guidance": at_least(0, 1000),
             "stats_batches": count(10**7)},
         "OptimConfig": {
-            "lr": above(0, 100), "weight_decay": at_least(0, 100), "betas": at_least(0, 0.99999), "warmup_steps": at_least(0, 10**10),
+            "lr": above(0, 100), "weight_decay": at_least(0, 100), "betas": at_least(0, 0.99999),
+            "warmup_steps": at_least(0, 10**10),
             "grad_clip": above(0, 10**9)},
     }
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.manifest import Manifest, read_table
+from pipeline.supersede import SUPERSEDED
 from schemas.failures import row_is_transient
-
-SET_ASIDE = "superseded"  # where a job folder keeps the partitions of stage hashes its last plan does not name
 
 
 def digest(value) -> str:
@@ -55,8 +55,10 @@ class RetryPolicy:
 
 
 def carry_attempts(rows: list[dict], earlier: dict[str, int], owner=lambda row: row["unit_id"]) -> list[dict]:
-    """Rows of items tried before count those tries too."""
-    return [dict(row, attempt=row["attempt"] + earlier[owner(row)]) if owner(row) in earlier else row for row in rows]
+    """Failed rows of items tried before count those tries too. Skipped rows stay as a clean run writes them: a
+    retried item that now passes may still have parts a filter leaves out (windows of an asset, say)."""
+    return [dict(row, attempt=row["attempt"] + earlier[owner(row)])
+            if row["status"] == "failed" and owner(row) in earlier else row for row in rows]
 
 
 def consistent(marker: dict | None, upstream: dict | None) -> bool:
@@ -73,10 +75,10 @@ def asset_of(row: dict) -> str:
 
 
 # ---- harvest -------------------------------------------------------------------------------------------------------
-def previous_harvest(manifest: Manifest, stage_hash: str, policy: RetryPolicy):
+def previous_harvest(manifest: Manifest, provenance: Path, stage_hash: str, policy: RetryPolicy):
     """What a committed source keeps on a rerun: ({uri: (provenance rows, error rows)} of inputs not retried,
-    {uri: tries so far} of inputs to fetch again)."""
-    rows = read_table(manifest.partition("harvest", stage_hash, "source")).to_pylist()
+    {uri: tries so far} of inputs to fetch again). `provenance`: the source's partition (the plan's path)."""
+    rows = read_table(provenance).to_pylist()
     kept_errors, retried = policy.split(read_table(manifest.errors("harvest", stage_hash, "source")).to_pylist())
     previous = {row["uri"]: ([row], []) for row in rows}
     for uri, errors in kept_errors.items():
@@ -93,6 +95,8 @@ class CommittedUnit:
     evaluate_errors: dict[str, list[dict]]
     resample_errors: dict[str, list[dict]]
     clips: object  # pyarrow Table (CLIPS)
+    arrays: object  # pyarrow Table (CLIP_ARRAYS), row for row with `clips`
+    funnel: dict[str, dict]  # asset id -> its funnel row
 
 
 def by_asset(rows: list[dict]) -> dict[str, list[dict]]:
@@ -108,7 +112,9 @@ def read_unit(manifest: Manifest, evaluate_hash: str, resample_hash: str, unit: 
         {row["asset_id"]: row for row in assets},
         by_asset(read_table(manifest.errors("evaluate", evaluate_hash, unit)).to_pylist()),
         by_asset(read_table(manifest.errors("resample", resample_hash, unit)).to_pylist()),
-        read_table(manifest.partition("clips", resample_hash, unit)))
+        read_table(manifest.partition("clips", resample_hash, unit)),
+        read_table(manifest.partition("clip_arrays", resample_hash, unit)),
+        {row["asset_id"]: row for row in read_table(manifest.partition("funnel", resample_hash, unit)).to_pylist()})
 
 
 @dataclass
@@ -130,19 +136,20 @@ def keep_assets(manifest: Manifest, plan, job, units: list[str], policy: RetryPo
     """Results of the assets of `units` that committed partitions hold with nothing to retry: first this run's own
     partitions, then those of other evaluate hashes made with the same evaluate+resample config."""
     from pipeline.config import config_hash
+    from pipeline.plan import stage_config
 
     missing = {a for u in units for a in plan.units[u]}  # assets not yet found (kept, or known to be retried)
     kept = KeptAssets()
     committed = set(committed_units(manifest, plan.hashes.evaluate, plan.hashes.resample))
     sources = [(manifest, plan.hashes.evaluate, plan.hashes.resample, [u for u in units if u in committed])]
     # other hashes: in the job folder, or set aside under OUT/superseded/ with the same layout
-    for root in [manifest] + [Manifest(manifest.out / SET_ASIDE)] * (manifest.out / SET_ASIDE).is_dir():
+    for root in [manifest] + [Manifest(manifest.out / SUPERSEDED)] * (manifest.out / SUPERSEDED).is_dir():
         for folder in sorted((root.out / "markers" / "evaluate").glob("*")):
             if folder.name == plan.hashes.evaluate or not folder.is_dir():
                 continue
             markers = root.markers("evaluate", folder.name)
             if markers and next(iter(markers.values())).get("config") == config_key:
-                resample_hash = config_hash("resample", job.resample, folder.name)
+                resample_hash = config_hash("resample", stage_config(job, "resample"), folder.name)
                 sources.append((root, folder.name, resample_hash, committed_units(root, folder.name, resample_hash)))
     for root, evaluate_hash, resample_hash, found in sources:
         for unit in found:
@@ -171,14 +178,16 @@ def take(unit: CommittedUnit, missing: set[str], plan, policy: RetryPolicy, kept
         if any(r["source"] != plan.assets[asset_id].source_text() for r in rows):
             continue  # its provenance changed since: the messages would differ, so it runs again
         evaluate_errors = unit.evaluate_errors.get(asset_id, [])
-        clips = None
+        result = AssetResult(asset_id, AssetStats(*(row[name] for name in (
+            "animation_count", "evaluated_vertices", "evaluated_faces"))), evaluate_errors,
+            unit.resample_errors.get(asset_id, []))
         if not evaluate_errors:
             import pyarrow.compute as pc
 
-            clips = unit.clips.filter(pc.equal(unit.clips.column("asset_id"), asset_id))
-        stats = AssetStats(*(row[name] for name in ("animations", "vertices", "faces")))
-        kept.results[asset_id] = AssetResult(asset_id, stats, evaluate_errors, unit.resample_errors.get(asset_id, []),
-                                             clips)
+            mine = pc.equal(unit.clips.column("asset_id"), asset_id)  # clip_arrays is row for row with clips
+            result.clips, result.arrays = unit.clips.filter(mine), unit.arrays.filter(mine)
+            result.funnel = unit.funnel.get(asset_id)
+        kept.results[asset_id] = result
         missing.discard(asset_id)
 
 

@@ -25,7 +25,7 @@ from pipeline.commit import UnitOutcome, commit
 from pipeline.config import JobSpec, config_hash
 from pipeline.lock import FolderLock
 from pipeline.manifest import Manifest, checked_table, read_table, table_from_rows
-from pipeline.plan import Plan, asset_row, plan_run
+from pipeline.plan import Plan, asset_row, plan_run, stage_config
 from pipeline.progress import Progress
 from pipeline.retry import (KeptAssets, KeptCaptions, RetryPolicy, asset_of, carry_attempts, consistent, digest,
                             keep_assets, keep_captions)
@@ -88,15 +88,16 @@ class Runner:
                        for u in sorted(plan.units)])
 
     def config_key(self) -> str:
-        """What evaluate+resample outputs depend on besides the asset (reuse across evaluate hashes)."""
-        return config_hash("evaluate+resample", {"evaluate": self.job.evaluate, "resample": self.job.resample})
+        """What evaluate+resample outputs depend on besides the asset (reuse across evaluate hashes): both stages'
+        configs, table versions and the split settings."""
+        return config_hash("evaluate+resample", {s: stage_config(self.job, s) for s in ("evaluate", "resample")})
 
     # ---- commits ---------------------------------------------------------------------------------------------
     def commit_clips(self, plan: Plan, unit: str, results: dict[str, AssetResult]):
-        """Commit one unit's evaluate (assets + errors) and resample (clips + errors); returns the clips table."""
-        import pyarrow as pa
-
-        from schemas.tables import ASSETS, CLIPS
+        """Commit one unit's evaluate (assets + errors) and resample (clips, clip_arrays, funnel + errors); returns
+        the clips table."""
+        from pipeline.tasks import unit_clip_tables
+        from schemas.tables import ASSETS
 
         h, m = plan.hashes, self.manifest
         ids = plan.units[unit]
@@ -108,15 +109,14 @@ class Runner:
             errors_by_item={a: results[a].evaluate_errors for a in ids}, sources=sources,
             outputs={m.partition("assets", h.evaluate, unit): assets},
             counts={"outputs": digest(evaluated), "config": self.config_key()}))
-        tables = [table for a in evaluated if (table := clips_of(results[a])) is not None]
-        clips = pa.concat_tables(tables).combine_chunks() if tables else CLIPS.empty_table()
-        clips = clips.sort_by("clip_id")
+        tables = unit_clip_tables([results[a] for a in evaluated], sources)
+        clips = tables["clips"]
         made = list(zip(clips.column("clip_id").to_pylist(), clips.column("content_hash").to_pylist()))
         commit(m, "resample", h.resample, unit, UnitOutcome(
             seen=evaluated, ok={a for a in evaluated if results[a].clip_count},
             errors=[r for a in evaluated for r in results[a].resample_errors],
             errors_by_item={a: results[a].resample_errors for a in evaluated}, sources=sources,
-            outputs={m.partition("clips", h.resample, unit): clips},
+            outputs={m.partition(t, h.resample, unit): table for t, table in tables.items()},
             counts={"clips": clips.num_rows, "inputs": digest(evaluated), "outputs": digest(made)}))
         return clips
 
@@ -141,8 +141,7 @@ class Runner:
 
     def write_shards(self, plan: Plan) -> None:
         """All clips, sorted by clip id (units are ranges of sorted asset ids), into deterministic shards."""
-        from schemas.sample import clip_from_row
-        from schemas.tables import error_row
+        from pipeline.tasks import readable_clips
         from stages.shard import write_shards
         from stages.shard.sample import sample_key
 
@@ -158,15 +157,12 @@ class Runner:
 
         def clips():
             for unit in units:
-                for row in read_table(m.partition("clips", h.resample, unit)).to_pylist():
-                    clip_ids.append(row["clip_id"])
-                    try:
-                        clip = clip_from_row(row)
-                    except Exception as exc:  # noqa: BLE001 - one unreadable clip row is that clip's failure
-                        unreadable.append(error_row("shard", row["clip_id"], "bad-row", f"{row['clip_id']}: clip row "
-                                                    f"cannot be read: {type(exc).__name__}: {exc}"[:500]))
-                        continue
-                    yield clip
+                table = read_table(m.partition("clips", h.resample, unit))
+                clip_ids.extend(table.column("clip_id").to_pylist())
+                readable, bad = readable_clips(table, read_table(m.partition("clip_arrays", h.resample, unit)),
+                                               "shard")
+                unreadable.extend(bad)
+                yield from readable
 
         final = m.shards_dir(h.shard)
         tmp = final.with_name(f".tmp-{final.name}")
@@ -262,23 +258,6 @@ class Runner:
 
     def summary(self, plan: Plan) -> dict:
         return job_summary(self.manifest, plan.hashes, plan.harvest_counts)
-
-
-def clips_of(result: AssetResult):
-    """An asset's clips as a CLIPS table; a table that does not fit becomes that asset's error row instead."""
-    import pyarrow as pa
-
-    from schemas.tables import CLIPS, error_row
-
-    if result.clips is None:
-        return None
-    try:
-        return result.clips.select(CLIPS.names).cast(CLIPS)
-    except (pa.ArrowException, KeyError, ValueError, TypeError) as exc:
-        result.resample_errors.append(error_row("resample", result.asset_id, "bad-row", f"{result.asset_id}: its "
-                                                f"clips cannot be stored: {' '.join(str(exc).split())[:300]}"))
-        result.clips = None
-        return None
 
 
 class ClipUnits:

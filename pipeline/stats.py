@@ -1,26 +1,27 @@
 """DuckDB views over a job's Parquet tables, and the `dymesh stats` report built from them.
 
     from pipeline.stats import connect
-    con = connect("out/demo")        # views: assets, clips, captions, errors, shards
-    con.sql("SELECT split, count(*) FROM shards GROUP BY 1").show()
+    con = connect("out/demo")        # one view per table of schemas.tables (docs/tables.md)
+    con.sql("SELECT split, count(*) FROM clips GROUP BY 1").show()
 
 A table's files are its current partitions: when `OUT/job.json` (written by the runner) names the stage hashes,
-only `assets/<evaluate>/`, `clips/<resample>/`, `captions/<caption>/`, `shards/<shard>/` and
-`errors/<stage>/<that stage's hash>/` are read, so outputs of an older config left in OUT are not counted twice.
-Without job.json (or for a table whose stage it does not name) every `OUT/<table>/**/*.parquet` is read.
-Hidden or `_`-prefixed paths (temporary files, markers) are always left out. A table with no files is an empty
-view with its schema from schemas.tables.
+only `<table>/<that stage's hash>/` and `errors/<stage>/<that stage's hash>/` are read (a run sets the folders of
+other hashes aside, see pipeline.supersede, so this only matters between a kill and the next run). Without job.json
+every `OUT/<table>/**/*.parquet` is read. Hidden or `_`-prefixed paths (temporary files) are always left out. A
+table with no files is an empty view with its schema from schemas.tables. Local folders are read by DuckDB alone
+(no pyarrow.dataset); object stores through pyarrow.fs.
 """
 
 from __future__ import annotations
 
+import os
+
 from pipeline.errors import UserError
-from pipeline.manifest import TABLE_STAGES
 from schemas.job_record import JOB_FILE
-from schemas.tables import TABLES
+from schemas.tables import TABLE_STAGES, TABLES
 
 HISTOGRAMS = {
-    # title: (table, expression) -- scalar columns only, never the array columns
+    # title: (table, expression) -- scalar columns only, never clip_arrays
     "vertices per clip": ("clips", "num_vertices"),
     "frames per clip": ("clips", "frames"),
     "motion magnitude (max displacement / bbox diagonal)": ("clips", "max_displacement"),
@@ -33,17 +34,41 @@ COUNTS = {
         SELECT (SELECT count(*) FROM assets) AS assets, (SELECT count(*) FROM clips) AS clips,
                (SELECT count(*) FROM captions) AS captions, (SELECT count(*) FROM errors) AS errors,
                (SELECT count(*) FROM shards) AS shard_samples, (SELECT count(DISTINCT shard) FROM shards) AS shards""",
-    "assets by source kind": """
-        SELECT source.kind AS source_kind, count(DISTINCT asset_id) AS assets
-        FROM (SELECT asset_id, unnest(sources) AS source FROM assets) GROUP BY 1 ORDER BY 2 DESC, 1""",
+    # assets -> evaluated -> animations -> windows -> clips -> shard samples, per source kind and in all
+    "yield funnel by source kind": """
+        WITH sampled AS (SELECT c.asset_id, count(*) AS n FROM shards s JOIN clips c USING (clip_id) GROUP BY 1)
+        SELECT coalesce(a.source_kind, '(all)') AS source_kind, count(*) AS assets,
+               count(*) FILTER (WHERE a.animation_count >= 0) AS evaluated,
+               coalesce(sum(greatest(a.animation_count, 0)), 0) AS animations,
+               coalesce(sum(greatest(f.windows_cut, 0)), 0) AS windows, coalesce(sum(f.clips_kept), 0) AS clips,
+               coalesce(sum(s.n), 0) AS shard_samples
+        FROM assets a LEFT JOIN funnel f USING (asset_id) LEFT JOIN sampled s USING (asset_id)
+        GROUP BY ROLLUP (a.source_kind) ORDER BY a.source_kind NULLS LAST""",
+    # why the funnel narrows: assets that failed evaluation, windows not kept, clips not sharded
+    "rejections by source kind": """
+        WITH rejected AS (
+            SELECT a.source_kind, 'evaluate' AS stage, 'assets' AS counted, e.error_type AS reason, count(*) AS n
+            FROM errors e JOIN assets a ON e.unit_id = a.asset_id WHERE e.stage = 'evaluate' GROUP BY ALL
+            UNION ALL
+            SELECT a.source_kind, 'resample', 'windows', r.reason, sum(r.count)
+            FROM (SELECT asset_id, unnest(rejections) AS r FROM funnel) JOIN assets a USING (asset_id) GROUP BY ALL
+            UNION ALL
+            SELECT a.source_kind, 'shard', 'clips', e.error_type, count(*)
+            FROM errors e JOIN clips c ON e.unit_id = c.clip_id JOIN assets a USING (asset_id)
+            WHERE e.stage = 'shard' GROUP BY ALL)
+        SELECT source_kind, stage, counted, reason, n AS count FROM rejected
+        ORDER BY source_kind, list_position(['evaluate', 'resample', 'shard'], stage), n DESC, reason""",
     "clips by licence": """
         WITH per_asset AS (SELECT asset_id, count(*) AS n FROM clips GROUP BY asset_id)
         SELECT coalesce(a.license, '(no asset row)') AS license, count(*) AS assets, sum(p.n) AS clips
         FROM per_asset p LEFT JOIN (SELECT asset_id, any_value(license) AS license FROM assets GROUP BY asset_id) a
         USING (asset_id) GROUP BY 1 ORDER BY 3 DESC, 1""",
-    "clips by split (shards)": """
-        SELECT split, count(*) AS clips, count(DISTINCT shard) AS shards, round(sum(size) / 1e6, 1) AS megabytes
-        FROM shards GROUP BY 1 ORDER BY 1""",
+    "clips by split": """
+        WITH sharded AS (SELECT split, count(*) AS samples, count(DISTINCT shard) AS shards,
+                                round(sum(size) / 1e6, 1) AS megabytes FROM shards GROUP BY 1)
+        SELECT split, count(*) AS clips, count(DISTINCT c.asset_id) AS assets, any_value(s.samples) AS shard_samples,
+               any_value(s.shards) AS shards, any_value(s.megabytes) AS megabytes
+        FROM clips c LEFT JOIN sharded s USING (split) GROUP BY 1 ORDER BY 1""",
     "top error types per stage": """
         WITH counted AS (SELECT stage, status, error_type, count(*) AS n FROM errors GROUP BY stage, status, error_type)
         SELECT stage, status, error_type, n AS count FROM (
@@ -74,19 +99,35 @@ def report_queries(bins: int = 10) -> dict[str, str]:
     return queries
 
 
-def current_hashes(out_dir: str) -> dict[str, list[str]] | None:
-    """Stage config hashes of the last run ({stage: [hashes]}) from OUT/job.json; None without it."""
-    from schemas.job_record import JobRecordError, parse_job_record
+def read_job_file(out_dir: str) -> bytes | None:
+    """OUT/job.json's bytes (local path or object store); None without it."""
+    from stages.storage import is_remote
+
+    if not is_remote(out_dir):
+        try:
+            with open(os.path.join(str(out_dir).removeprefix("file://"), JOB_FILE), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
     from stages.storage import filesystem, join
 
     fs, root = filesystem(out_dir)
     try:
         with fs.open_input_stream(join(root, JOB_FILE)) as stream:
-            data = stream.read()
+            return stream.read()
     except FileNotFoundError:
         return None
+
+
+def current_hashes(out_dir: str) -> dict[str, list[str]] | None:
+    """Stage config hashes of the last run ({stage: [hashes]}) from OUT/job.json; None without it."""
+    from schemas.job_record import JobRecordError, parse_job_record
+
+    data = read_job_file(out_dir)
+    if data is None:
+        return None
     try:
-        return parse_job_record(data, where=join(str(out_dir), JOB_FILE)).hashes.all()
+        return parse_job_record(data, where=f"{out_dir}/{JOB_FILE}").hashes.all()
     except JobRecordError as exc:
         raise UserError(str(exc)) from None
 
@@ -98,37 +139,48 @@ def table_folders(table: str, hashes: dict | None) -> list[str]:
     if table == "errors":
         return [f"{stage}/{h}" for stage, values in sorted(hashes.items()) for h in sorted(values)]
     stage = TABLE_STAGES.get(table)
-    return [hashes[stage][0]] if stage in hashes else [""]
+    return sorted(hashes[stage]) if stage in hashes else [""]
+
+
+def _visible(relative: str) -> bool:
+    return not any(part.startswith((".", "_")) for part in relative.split("/"))
 
 
 def table_files(out_dir: str, table: str, hashes: dict | None = None) -> list[str]:
     """Sorted Parquet files of one table under OUT/<table>/ (recursive; only current hashes if given), local or s3://."""
+    from stages.storage import is_remote, join
+
+    files = []
+    if not is_remote(out_dir):
+        base = os.path.join(os.path.abspath(str(out_dir).removeprefix("file://")), table)
+        for folder in table_folders(table, hashes):
+            for parent, folders, names in os.walk(join(base, folder) if folder else base):
+                folders[:] = [f for f in folders if _visible(f)]
+                files += [os.path.join(parent, n) for n in names if n.endswith(".parquet") and _visible(n)]
+        return sorted(files)
     from pyarrow import fs as pafs
 
-    from stages.storage import filesystem, join
+    from stages.storage import filesystem
 
     fs, root = filesystem(out_dir)
     base = join(root, table)
-    files = []
     for folder in table_folders(table, hashes):
         top = join(base, folder) if folder else base
         for info in fs.get_file_info(pafs.FileSelector(top, recursive=True, allow_not_found=True)):
             relative = info.path[len(base) + 1 :]
-            if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
-                if not any(part.startswith((".", "_")) for part in relative.split("/")):
-                    files.append(info.path)
+            if info.type == pafs.FileType.File and info.path.endswith(".parquet") and _visible(relative):
+                files.append(info.path)
     return sorted(files)
 
 
 def connect(out_dir: str, threads: int | None = None):
-    """A DuckDB connection with views assets, clips, captions, errors and shards over OUT's current Parquet files."""
+    """A DuckDB connection with one view per table of schemas.tables over OUT's current Parquet files."""
     import duckdb
-    import pyarrow.dataset as ds
 
-    from stages.storage import filesystem, is_remote
+    from stages.storage import is_remote
 
     con = duckdb.connect(":memory:")
-    con.execute("SET parquet_metadata_cache = true")  # each report query would re-read every part's footer
+    con.execute("SET parquet_metadata_cache = true")  # the report's queries read each footer once
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     remote = is_remote(str(out_dir))
@@ -139,6 +191,10 @@ def connect(out_dir: str, threads: int | None = None):
             con.register(f"_empty_{table}", schema.empty_table())
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM _empty_{table}")
         elif remote:
+            import pyarrow.dataset as ds
+
+            from stages.storage import filesystem
+
             fs, _ = filesystem(out_dir)
             con.register(f"_dataset_{table}", ds.dataset(files, schema=schema, format="parquet", filesystem=fs))
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM _dataset_{table}")

@@ -49,7 +49,7 @@ def failures(summary: dict, sources: list) -> list[str]:
             continue
         what = f"source {index} ({source_text(source)})"
         if not counts.get("seen"):
-            problems.append(f"{what} gave no inputs (no .glb/.gltf found, or none passed its filters)")
+            problems.append(f"{what} gave no inputs (no files it reads were found, or none passed its filters)")
             continue
         top = counts.get("messages") or []
         cause = f": {top[0][2][:300]} ({top[0][1]})" if top else ""

@@ -28,7 +28,7 @@ def read_clip_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
         raise ValueError(f"{path}: {size} bytes is over the clip file limit of {MAX_CLIP_FILE_BYTES}")
     with open(path, "rb") as handle:
         if handle.read(4) != b"PK\x03\x04":
-            raise ValueError(f"{path}: not an .npz file (no zip header); expected one written by `dymesh resample`")
+            raise ValueError(f"{path}: not an .npz file (no zip header); expected one written by `dymesh resample` or `dymesh evaluate`")
     try:
         with np.load(path, allow_pickle=False) as data:
             unpacked = sum(info.file_size for info in data.zip.infolist())

@@ -28,11 +28,11 @@ class ArrayScene:
         self.num_vertices = len(self.rest)
         self.animations = [Animation(i, f"anim{i}", d) for i, d in enumerate(durations)]
         self.motion = motion or twist
-        self.calls: list[np.ndarray] = []
+        self.calls: list[tuple[int | None, np.ndarray]] = []
 
     def evaluate(self, animation, times):
         times = np.asarray(times, dtype=np.float64)
-        self.calls.append(times)
+        self.calls.append((animation, times))
         return np.stack([self.motion(self.rest, t) for t in times]).astype(np.float32)
 
 

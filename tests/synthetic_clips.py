@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from clip_builder import build_clip
 from schemas.sample import Clip
 
 
@@ -22,18 +23,6 @@ def _box(extents, center, size) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mesh.vertices) + np.asarray(center), np.asarray(mesh.faces)
 
 
-def make_clip(name: str, vertices: np.ndarray, faces: np.ndarray, fps: float = 10.0) -> Clip:
-    vertices = np.asarray(vertices, dtype=np.float32)
-    low, high = vertices[0].min(axis=0), vertices[0].max(axis=0)
-    center = (low + high) / 2
-    return Clip(
-        clip_id=f"{name}_a0_0000-{len(vertices) - 1:04d}", asset_id=name, animation=0, animation_name="anim",
-        fps=fps, first_frame=0, last_frame=len(vertices) - 1, vertices=vertices, faces=np.asarray(faces, np.int32),
-        center=tuple(float(c) for c in center), scale=float(np.abs(vertices[0] - center).max()),
-        source_vertices=vertices.shape[1], source_faces=len(faces), content_hash=f"hash-{name}",
-    )
-
-
 def waving_arm(frames: int = 16, fps: float = 10.0) -> Clip:
     """A body box with an arm box hinged at its shoulder, swinging +-50 degrees with a 1 s period."""
     body_v, body_f = _box((1.0, 2.0, 0.6), (0, 0, 0), 0.25)
@@ -43,14 +32,14 @@ def waving_arm(frames: int = 16, fps: float = 10.0) -> Clip:
     for t in range(frames):
         rotation = _rotation("z", np.radians(50) * np.sin(2 * np.pi * t / fps))
         out.append(np.concatenate([body_v, (arm_v - shoulder) @ rotation.T + shoulder]))
-    return make_clip("waving-arm", np.stack(out), np.concatenate([body_f, arm_f + len(body_v)]), fps)
+    return build_clip("waving-arm", np.stack(out), np.concatenate([body_f, arm_f + len(body_v)]), fps=fps)
 
 
 def rotating_box(frames: int = 16, fps: float = 10.0) -> Clip:
     """A box spinning steadily about the vertical axis (180 degrees over the clip)."""
     v, f = _box((1.5, 0.8, 1.0), (0.2, 0.1, 0.0), 0.25)
     out = [v @ _rotation("y", np.pi * t / (frames - 1)).T for t in range(frames)]
-    return make_clip("rotating-box", np.stack(out), f, fps)
+    return build_clip("rotating-box", np.stack(out), f, fps=fps)
 
 
 def pulsing_sphere(frames: int = 16, fps: float = 10.0) -> Clip:
@@ -58,4 +47,4 @@ def pulsing_sphere(frames: int = 16, fps: float = 10.0) -> Clip:
     mesh = trimesh.creation.icosphere(subdivisions=3)
     v = np.asarray(mesh.vertices)
     out = [v * (1.0 + 0.2 * np.sin(2 * np.pi * t / (0.8 * fps))) for t in range(frames)]
-    return make_clip("pulsing-sphere", np.stack(out), np.asarray(mesh.faces), fps)
+    return build_clip("pulsing-sphere", np.stack(out), np.asarray(mesh.faces), fps=fps)

@@ -8,8 +8,8 @@ from pipeline.cli import main
 from stages.evaluate import load_asset, sample_times
 from stages.train.animate import animated_glb
 from pipeline.launch import train_here as train
-from tests.conftest import ASSETS
-from tests.test_train_loop import small_run
+from paths import ASSETS
+from train_runs import small_run
 
 
 def test_writer_round_trips_every_frame_through_the_evaluator(tmp_path):

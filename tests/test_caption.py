@@ -33,9 +33,15 @@ def test_rows_match_the_captions_schema_and_errors_the_errors_schema():
     broken.clip_id, broken.content_hash = "broken_a0_0000-0015", "hash-broken"
     broken.vertices = np.full_like(broken.vertices, np.nan)
     rows, errors = make_captioner(CaptionConfig())(clips + [broken], {})
-    pa.Table.from_pylist(rows, schema=CAPTIONS)
-    pa.Table.from_pylist(errors, schema=ERRORS)
     assert len(rows) == 2 and len(errors) == 1
+    # from_pylist drops unknown keys and nulls missing ones: the key sets must be the schema's exactly, and the
+    # values must survive the typed round trip unchanged
+    for produced, schema in ((rows, CAPTIONS), (errors, ERRORS)):
+        assert all(set(row) == set(schema.names) for row in produced), [sorted(set(r) ^ set(schema.names))
+                                                                         for r in produced]
+        back = pa.Table.from_pylist(produced, schema=schema).to_pylist()
+        assert back == [{**row, **{k: pytest.approx(v, rel=1e-6) for k, v in row.items() if isinstance(v, float)}}
+                        for row in produced]  # float32 columns round to float32
     assert errors[0]["status"] == "failed" and errors[0]["unit_id"] == "broken_a0_0000-0015#0"
 
 
@@ -126,3 +132,15 @@ def test_caption_command_on_a_clip_folder(tmp_path, capsys):
     assert len(captions) == 2 and all("robot" in r["text"] for r in captions)
     assert [r["error_type"] for r in lines if r["table"] == "errors"] == ["bad-clip-file"]
     assert "1 failed" in capsys.readouterr().err
+
+
+def test_model_free_captions_are_labelled_cpu_stand_in_in_rows_and_sample_json(tmp_path):
+    from stages.shard import ShardConfig, read_sample, write_shards
+
+    clip = waving_arm()
+    rows, errors = make_captioner(CaptionConfig(backend="motion", captions_per_clip=2))([clip], {})
+    assert not errors and [r["cpu_stand_in"] for r in rows] == [True, True]
+    samples, shard_errors = write_shards([clip], {clip.clip_id: rows}, {}, str(tmp_path), ShardConfig())
+    assert not [e for e in shard_errors if e["status"] == "failed"]
+    meta = read_sample(str(tmp_path), samples[0]["key"])["json"]
+    assert [(c["backend"], c["cpu_stand_in"]) for c in meta["captions"]] == [("motion", True)] * 2

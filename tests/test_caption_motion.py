@@ -91,7 +91,10 @@ def test_static_clip():
     clip = rotating_box()
     still = np.repeat(clip.vertices[:1], 8, axis=0)
     summary = analyse_motion(still, clip.faces, 10.0)
-    assert summary.kind == "static" and "still" in describe(summary, {}, "x") + "still"
+    assert summary.kind == "static"
+    still_phrases = {"The robot stays almost still.", "The robot barely moves.", "The robot holds its pose."}
+    captions = {describe(summary, {"name": "robot"}, f"clip-{i}") for i in range(12)}
+    assert captions <= still_phrases and len(captions) > 1, captions  # only "no motion" phrasings, varied
 
 
 def test_motion_pattern():
@@ -117,7 +120,7 @@ def test_motion_backend_rows_are_labelled_deterministic_and_varied():
     assert not errors and len(rows) == 6
     assert [r["text"] for r in rows] == [r["text"] for r in again]
     assert {r["backend"] for r in rows} == {"motion"} and {r["model"] for r in rows} == {"motion-heuristic"}
-    assert not any(r["cpu_stand_in"] for r in rows)
+    assert all(r["cpu_stand_in"] is True for r in rows), "model-free captions are labelled as the CPU stand-in"
     arm = [r["text"] for r in rows if r["clip_id"].startswith("waving-arm")]
     assert len(set(arm)) == 3, "several captions per clip are phrased differently"
     sphere = [r["text"] for r in make_captioner(config)([pulsing_sphere()], {})[0]]

@@ -1,18 +1,10 @@
 """The transformers backend end to end on a tiny randomly initialised vision-language model built offline in the
-test (stages.caption.tiny_vlm: LLaVA architecture, BPE tokenizer trained on the spot). No downloads."""
+test session (conftest's `tiny_vlm`: stages.caption.tiny_vlm, LLaVA architecture, BPE tokenizer trained on the
+spot, built once per session). No downloads."""
 
 from __future__ import annotations
 
-import pytest
-
 from synthetic_clips import rotating_box, waving_arm
-
-
-@pytest.fixture(scope="module")
-def tiny_vlm(tmp_path_factory) -> str:
-    from stages.caption.tiny_vlm import save_tiny_vlm
-
-    return save_tiny_vlm(tmp_path_factory.mktemp("tiny-random-llava"))
 
 
 def _config(model: str, **overrides):

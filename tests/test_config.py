@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import (
-    GeneratedSource,
-    LocalSource,
-    ObjaverseSource,
-    config_hash,
-    load_job,
-    parse_job,
-)
+from pipeline.config import config_hash, load_job, parse_job
+from pipeline.sources import GeneratedSource, LocalSource, ObjaverseSource
 from pipeline.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def yaml_of(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "jobs" / name).read_text())
 
 
 def job(**extra) -> dict:
@@ -38,14 +38,15 @@ def test_stage_sections_become_the_stages_own_dataclasses():
     from stages.evaluate import Limits
     from stages.resample import ResampleConfig
     from stages.shard import ShardConfig
+    from stages.splits import SplitConfig
 
     spec = parse_job(job(resample={"vertices": 256, "frames": [16, 32]}, evaluate={"max_vertices": 1000},
                          caption={"backend": "motion", "filters": {"min_chars": 3}},
-                         shard={"split_fractions": [0.8, 0.1, 0.1]}, run={"unit_size": 3}))
+                         split={"fractions": [0.8, 0.1, 0.1]}, run={"unit_size": 3}))
     assert isinstance(spec.resample, ResampleConfig) and spec.resample.frames == [16, 32]
     assert isinstance(spec.evaluate, Limits) and spec.evaluate.max_vertices == 1000
     assert isinstance(spec.caption, CaptionConfig) and spec.caption.filters.min_chars == 3
-    assert isinstance(spec.shard, ShardConfig) and spec.shard.split_fractions == (0.8, 0.1, 0.1)
+    assert isinstance(spec.shard, ShardConfig) and spec.split == SplitConfig(fractions=(0.8, 0.1, 0.1))
     assert spec.run.unit_size == 3
     assert spec.sources == [GeneratedSource(count=2)]
 
@@ -60,6 +61,8 @@ def test_stage_sections_become_the_stages_own_dataclasses():
         (job(run={"record_timings": "yes"}), "run.record_timings: expected bool"),
         (job(resample={"frames": [16, "x"]}), "resample.frames[1]: expected int"),
         (job(resample={"vertices": 2}), "resample.vertices: 2 is out of range; it must be >= 3"),
+        (job(shard={"split_fractions": [1, 0, 0]}), "shard: unknown key 'split_fractions'"),  # moved to split:
+        (job(split={"fractions": [0.5, 0.5, 0.5]}), "split: split.fractions must be three non-negative numbers"),
         (job(caption={"filters": {"min_chars": "8"}}), "caption.filters.min_chars: expected int"),
         ({"name": "t", "sources": [{"kind": "ftp", "uri": "x"}]}, "sources[0]: kind: unknown source kind 'ftp'"),
         ({"name": "t", "sources": [{"kind": "local"}]}, "sources[0]: missing required key 'paths'"),
@@ -88,20 +91,24 @@ def test_sources_of_every_kind_in_one_spec():
 
 def test_demo_stage_hashes_are_pinned():
     """The stage hashes name every output partition: a silent change re-does every user's finished jobs. If a
-    change here is meant (a config field that changes outputs), say so in the changelog and update the literals."""
+    change here is meant (a config field that changes outputs, a table version bump), say so in the commit and
+    update the literals. Last change: ERRORS_VERSION 2 (the `transient` column, runner helper) in every stage's
+    hash; before it, table versions in every hash and the split settings in resample's (tables helper)."""
+    from pipeline.plan import chain_hashes, harvest_hash
+
     demo = load_job(REPO / "jobs" / "demo.yaml")
-    assert config_hash("harvest", {"source": demo.sources[0], "harvest": demo.harvest}) == "09e116447d84"
-    chain, upstream = [], "demo-upstream"
-    for stage in ("evaluate", "resample", "caption", "shard"):
-        upstream = config_hash(stage, demo.stage_configs()[stage], upstream)
-        chain.append(upstream)
-    assert chain == ["2476db1131e4", "97ec997808f6", "b67c3bcdd8a2", "9f9880a36f7a"]
+    assert harvest_hash(demo, demo.sources[0]) == "7445e4a37584"
+    chain = list(chain_hashes(demo, "demo-upstream").values())
+    assert chain == ["da1f91fd7cde", "d376e3d8a6c2", "fa9226b563dc", "afcffa9cf4c0"]
+    resplit = parse_job({**yaml_of("demo.yaml"), "split": {"salt": "another"}})
+    changed = chain_hashes(resplit, "demo-upstream")
+    assert changed["evaluate"] == chain[0] and changed["resample"] != chain[1]  # the split feeds resample on
 
 
 def test_config_hash_changes_with_config_and_upstream():
     a = parse_job(job(resample={"vertices": 256}))
     b = parse_job(job(resample={"vertices": 512}))
-    assert config_hash("resample", a.resample, "u") == "63a5051088bd"
+    assert config_hash("resample", a.resample, "u") == "ff7cbbc632dc"
     assert config_hash("resample", a.resample, "u") != config_hash("resample", b.resample, "u")
     assert config_hash("caption", a.caption, "x") != config_hash("caption", a.caption, "y")
     assert len(config_hash("shard", a.shard)) == 12

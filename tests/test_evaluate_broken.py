@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import csv
 import os
+import struct
 from pathlib import Path
 
 import pytest
 
 from stages.evaluate import AssetError, Limits, load_asset, load_asset_bytes
-from stages.evaluate.errors import LimitExceeded, UnsafeAsset
-from tests.conftest import ASSETS, BROKEN
+from stages.evaluate.errors import LimitExceeded, MalformedAsset, UnsafeAsset, UnsupportedAsset
+from paths import ASSETS, BROKEN
 
 KINDS = {"malformed", "unsupported", "unsafe", "limit", "bad-data"}
 BROKEN_FILES = sorted(p.name for p in BROKEN.iterdir() if p.suffix in (".glb", ".gltf")) if BROKEN.is_dir() else []
-EXPECTED_KINDS = {  # where the defect fixes the kind
-    "path_traversal.gltf": "unsafe", "absolute_path.gltf": "unsafe", "network_uri.gltf": "unsafe",
-    "file_uri.gltf": "unsafe", "gltf1_box.gltf": "unsupported", "draco_required.glb": "unsupported",
-    "unknown_required_extension.glb": "unsupported", "huge_accessor_count.glb": "limit",
+# The kind each file's defect calls for (broken/EXPECTED.csv says what each file is): malformed = not a readable
+# glTF 2.0 document (container, JSON, references, layout); bad-data = readable but numerically unusable; unsafe =
+# reaches outside the asset folder; unsupported = valid but not evaluated here; limit = over a cap.
+EXPECTED_KINDS = {
+    "empty.glb": "malformed", "empty.gltf": "malformed", "truncated_header.glb": "malformed",
+    "truncated_fox.glb": "malformed", "truncated_json_chunk.glb": "malformed", "wrong_magic.glb": "malformed",
+    "glb_version1.glb": "malformed",  # a GLB 2 body under a version-1 header (a real glTF 1.0 binary: unsupported)
+    "glb_length_mismatch.glb": "malformed", "html_page.glb": "malformed", "html_page.gltf": "malformed",
+    "gltf1_box.gltf": "unsupported", "not_json.gltf": "malformed", "json_array.gltf": "malformed",
+    "json_string.gltf": "malformed", "json_null.gltf": "malformed", "no_asset.gltf": "malformed",
+    "missing_buffer.gltf": "malformed", "path_traversal.gltf": "unsafe", "absolute_path.gltf": "unsafe",
+    "network_uri.gltf": "unsafe", "file_uri.gltf": "unsafe", "bad_base64.gltf": "malformed",
+    "index_out_of_range.glb": "bad-data", "nan_inf_positions.glb": "bad-data", "huge_accessor_count.glb": "limit",
+    "accessor_past_bufferview.glb": "malformed", "bad_bufferview_index.glb": "malformed",
+    "node_cycle.glb": "malformed", "node_self_child.glb": "malformed", "scene_bad_node.glb": "malformed",
+    "bad_component_type.glb": "malformed", "draco_required.glb": "unsupported",
+    "unknown_required_extension.glb": "unsupported", "skin_bad_joint.glb": "malformed",
+    "anim_bad_sampler.glb": "malformed", "anim_nan_keyframe_time.glb": "bad-data",
 }
 
 
@@ -46,8 +61,24 @@ def test_broken_asset_gives_one_typed_error(name: str):
     assert "\n" not in message and len(message) < 600, message
     assert name in message, f"message does not name the file: {message}"
     assert message.startswith(f"{path}: {error.kind}: "), message
-    if name in EXPECTED_KINDS:
-        assert error.kind == EXPECTED_KINDS[name], message
+    assert error.kind == EXPECTED_KINDS[name], message
+
+
+def test_every_broken_file_has_its_kind_pinned():
+    assert sorted(EXPECTED_KINDS) == BROKEN_FILES
+
+
+def test_glb_container_versions():
+    """A real glTF 1.0 binary (KHR_binary_glTF: content length, content format 0, JSON) is unsupported; any
+    other version than 2 is a damaged header."""
+    scene = b'{"asset": {"version": "1.0"}, "scenes": {}}'
+    gltf1 = struct.pack("<4sIIII", b"glTF", 1, 20 + len(scene), len(scene), 0) + scene
+    with pytest.raises(UnsupportedAsset, match="glTF 1.0 binary"):
+        load_asset_bytes(gltf1, name="old.glb")
+    glb2 = (BROKEN.parent / "Box.glb").read_bytes()
+    for version in (0, 3, 2**31):
+        with pytest.raises(MalformedAsset, match=f"container version {version}"):
+            load_asset_bytes(glb2[:4] + struct.pack("<I", version) + glb2[8:], name="odd.glb")
 
 
 @pytest.mark.parametrize("name", [n for n in BROKEN_FILES if n.endswith(".glb")])

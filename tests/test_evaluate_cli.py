@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipeline.cli import main
-from tests.conftest import ASSETS, BROKEN, REFERENCE
+from paths import ASSETS, BROKEN, REFERENCE, REPO
 
 
 def test_evaluate_writes_reference_layout(tmp_path: Path, capsys):
@@ -45,3 +49,33 @@ def test_inspect_json_and_text(capsys):
     assert main(["inspect", str(ASSETS / "MeshPrimitiveModes" / "MeshPrimitiveModes.gltf")]) == 0
     text = capsys.readouterr().out
     assert "mode POINTS skipped" in text and "TRIANGLE_FAN" in text
+
+
+@pytest.mark.parametrize("command, code", [(["inspect", str(ASSETS / "Fox.glb"), "--json"], 141),
+                                           (["inspect", str(ASSETS / "Fox.glb")], 141),
+                                           (["--help"], 0)])  # argparse's help ignores a failed write itself
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(command: list[str], code: int):
+    """`dymesh ... | head -1`: the reader is gone before dymesh writes; it stops quietly, 141 as for SIGPIPE."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *command], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+    process.stdout.close()  # before the child has written anything: its first write gets EPIPE
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == code, stderr
+    assert stderr == "", stderr
+
+
+def test_npz_files_are_stored_unless_compress_is_asked(tmp_path: Path):
+    import zipfile
+
+    asset = str(ASSETS / "Fox.glb")
+    assert main(["evaluate", asset, "--out", str(tmp_path / "plain")]) == 0
+    assert main(["evaluate", asset, "--out", str(tmp_path / "zip"), "--compress"]) == 0
+    for k in range(3):
+        plain, packed = tmp_path / "plain" / f"clip{k}.npz", tmp_path / "zip" / f"clip{k}.npz"
+        with zipfile.ZipFile(plain) as a, zipfile.ZipFile(packed) as b:
+            assert {i.compress_type for i in a.infolist()} == {zipfile.ZIP_STORED}
+            assert {i.compress_type for i in b.infolist()} == {zipfile.ZIP_DEFLATED}
+        assert packed.stat().st_size < plain.stat().st_size
+        for name in ("times", "vertices", "faces"):
+            assert np.array_equal(np.load(plain)[name], np.load(packed)[name])

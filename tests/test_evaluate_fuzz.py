@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import json
 import random
-import struct
 
 import numpy as np
 import pytest
 
+from glb import pack_glb, split_glb
 from stages.evaluate import AssetError, load_asset_bytes
-from tests.conftest import ASSETS
+from paths import ASSETS
 
 ODD_VALUES = [None, -1, 0, 1, 2**31, 2**40, 1.5, "x", [], {}, [1, 2], True, 1e308, 99999]
-
-
-def split_glb(data: bytes) -> tuple[dict, bytes]:
-    length = struct.unpack_from("<I", data, 12)[0]
-    return json.loads(data[20:20 + length]), data[20 + length:]
-
-
-def join_glb(gltf: dict, rest: bytes) -> bytes:
-    text = json.dumps(gltf).encode()
-    text += b" " * (-len(text) % 4)
-    body = struct.pack("<II", len(text), 0x4E4F534A) + text + rest
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
 
 
 def json_paths(node, prefix=()):
@@ -59,7 +47,7 @@ def test_mutated_assets_fail_only_with_asset_errors(asset: str):
     rng = random.Random(asset)
     outcomes = {"ok": 0, "error": 0}
     for _ in range(120):
-        data = join_glb(mutate(gltf, rng), rest)
+        data = pack_glb(mutate(gltf, rng), rest)
         if rng.random() < 0.2:  # and some flipped bytes anywhere
             flipped = bytearray(data)
             for _ in range(4):

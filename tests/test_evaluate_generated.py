@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stages import generate
 from stages.evaluate import load_asset, load_asset_bytes, sample_times
-
-generate = pytest.importorskip("stages.generate")
 
 
 @pytest.mark.parametrize("kind", generate.ASSET_KINDS)

@@ -8,7 +8,7 @@ import pytest
 
 from stages.evaluate import Limits, load_asset_bytes
 from stages.evaluate.scene_graph import compose
-from tests.test_evaluate_properties import GltfBuilder, random_quaternion
+from glb import GltfBuilder, random_quaternion
 
 KEYS = np.array([0.0, 1.0])
 

@@ -2,76 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import struct
-
 import numpy as np
 import pytest
 
 from stages.evaluate import load_asset_bytes, sample_times
+from glb import GltfBuilder, random_quaternion
 from stages.evaluate.scene_graph import compose
 
 SEEDS = range(6)
-TYPES = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4", 16: "MAT4"}
-
-
-class GltfBuilder:
-    """A tiny GLB writer: accessors from numpy arrays, everything else as plain JSON."""
-
-    def __init__(self):
-        self.blob = bytearray()
-        self.gltf: dict = {"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [],
-                           "meshes": [], "accessors": [], "bufferViews": [], "animations": []}
-
-    def accessor(self, array, component: int = 5126) -> int:
-        dtype = {5126: "<f4", 5125: "<u4", 5123: "<u2", 5121: "<u1"}[component]
-        array = np.asarray(array)
-        flat = array.reshape(len(array), -1).astype(dtype)
-        self.blob.extend(b"\0" * (-len(self.blob) % 4))
-        self.gltf["bufferViews"].append({"buffer": 0, "byteOffset": len(self.blob), "byteLength": flat.nbytes})
-        self.blob.extend(flat.tobytes())
-        self.gltf["accessors"].append({"bufferView": len(self.gltf["bufferViews"]) - 1, "componentType": component,
-                                       "count": len(flat), "type": TYPES[flat.shape[1]]})
-        return len(self.gltf["accessors"]) - 1
-
-    def node(self, **fields) -> int:
-        self.gltf["nodes"].append(fields)
-        return len(self.gltf["nodes"]) - 1
-
-    def mesh(self, positions, targets=(), weights=None, **attributes) -> int:
-        prim = {"attributes": {"POSITION": self.accessor(positions), **attributes}}
-        if targets:
-            prim["targets"] = [{"POSITION": self.accessor(t)} for t in targets]
-        mesh = {"primitives": [prim]}
-        if weights is not None:
-            mesh["weights"] = list(weights)
-        self.gltf["meshes"].append(mesh)
-        return len(self.gltf["meshes"]) - 1
-
-    def animate(self, node: int, path: str, keys, values, interpolation: str = "LINEAR") -> None:
-        sampler = {"input": self.accessor(np.asarray(keys, dtype=np.float64)[:, None]),
-                   "output": self.accessor(values), "interpolation": interpolation}
-        self.gltf["animations"].append({"samplers": [sampler],
-                                        "channels": [{"sampler": 0, "target": {"node": node, "path": path}}]})
-
-    def glb(self) -> bytes:
-        self.blob.extend(b"\0" * (-len(self.blob) % 4))
-        self.gltf["buffers"] = [{"byteLength": len(self.blob)}]
-        text = json.dumps(self.gltf).encode()
-        text += b" " * (-len(text) % 4)
-        body = struct.pack("<II", len(text), 0x4E4F534A) + text + struct.pack("<II", len(self.blob), 0x004E4942)
-        body += bytes(self.blob)
-        return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
-
-    def scene(self):
-        return load_asset_bytes(self.glb(), name="built.glb")
-
-
-def random_quaternion(rng) -> np.ndarray:
-    q = rng.normal(size=4)
-    return q / np.linalg.norm(q)
-
-
 def random_trs(rng) -> dict:
     return {"translation": rng.normal(size=3).tolist(), "rotation": random_quaternion(rng).tolist(),
             "scale": rng.uniform(0.5, 2.0, size=3).tolist()}

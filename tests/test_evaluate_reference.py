@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stages.evaluate import load_asset, sample_times
-from tests.conftest import ASSETS, REFERENCE
+from paths import ASSETS, REFERENCE
 
 TOLERANCE = 1e-4
 FPS, MAX_FRAMES = 10, 64

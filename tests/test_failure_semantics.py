@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import BROKEN, REPO
+from paths import BROKEN, REPO
 from pipeline.accounting import account, by_unit
 from pipeline.commit import UnitOutcome, commit
 from pipeline.config import parse_job
@@ -30,6 +30,7 @@ from pipeline.lock import LOCK_NAME
 from pipeline.manifest import Manifest, checked_table
 from pipeline.retry import RetryPolicy, carry_attempts
 from pipeline.runner import Runner
+from pipeline.supersede import SUPERSEDED
 from schemas.tables import CAPTIONS, error_row
 
 RESAMPLE = {"vertices": 64, "frames": [4], "max_clips_per_animation": 1, "quality_samples": 64}
@@ -91,6 +92,50 @@ def test_odd_text_and_bad_rows_are_stored_not_fatal(tmp_path):
     assert [(r["unit_id"], r["error_type"], r["status"]) for r in bad] == [("c2", "bad-row", "failed")]
 
 
+def test_one_unreadable_clip_row_is_that_clips_error_row():
+    """clips + clip_arrays read back (captions, shards): a clip whose arrays row is missing or does not fit its
+    shape is one bad-row error row; the unit's other clips are read."""
+    from pipeline.tasks import clip_tables, readable_clips
+    from synthetic_clips import rotating_box, waving_arm
+
+    clips, arrays = clip_tables([rotating_box(), waving_arm()])
+    rows = arrays.to_pylist()
+    rows[0]["vertices_shape"] = [3, 3, 3]  # the bytes do not fill this shape
+    read, bad = readable_clips(clips, pa.Table.from_pylist(rows, schema=arrays.schema), "shard")
+    assert [c.clip_id for c in read] == [rows[1]["clip_id"]]
+    assert [(r["stage"], r["unit_id"], r["error_type"], r["source"]) for r in bad] == [
+        ("shard", rows[0]["clip_id"], "bad-row", "rotating-box")]
+    read, bad = readable_clips(clips, arrays.slice(1), "caption")  # no arrays row for the first clip
+    assert len(read) == 1 and "no clip_arrays row" in bad[0]["message"]
+
+
+def test_error_partitions_of_the_old_version_are_set_aside_not_mixed_with_new_ones(tmp_path, monkeypatch):
+    """ERRORS_VERSION is part of every stage hash: a job folder written before the `transient` column (version 1)
+    gets new hashes on its next plan, which sets the old error partitions aside; the `errors` view and a user's own
+    glob over OUT/errors/ then read only rows that have the column."""
+    import duckdb
+
+    import schemas.tables
+    from pipeline.plan import plan_run
+    from pipeline.stats import connect
+
+    job = parse_job({"name": "old", "sources": [{"kind": "local", "paths": ["missing"]}]}, base_dir=tmp_path)
+    manifest = Manifest(tmp_path / "out")
+    monkeypatch.setattr(schemas.tables, "ERRORS_VERSION", 1)
+    old = plan_run(job, manifest, None, show_progress=False)
+    [old_part] = (tmp_path / "out" / "errors" / "harvest").glob("*/*.parquet")
+    pq.write_table(pq.read_table(old_part).drop_columns(["transient"]), old_part)  # as version 1 wrote it
+    monkeypatch.undo()
+    new = plan_run(job, manifest, None, show_progress=False)
+    assert new.hashes.harvest != old.hashes.harvest and new.hashes.evaluate != old.hashes.evaluate
+    assert not old_part.exists() and (tmp_path / "out" / SUPERSEDED / old_part.relative_to(tmp_path / "out")).is_file()
+    [row] = connect(str(tmp_path / "out")).execute("SELECT * FROM errors").fetch_df().to_dict("records")
+    assert (row["unit_id"], row["error_type"], row["transient"]) == ("missing", "not-found", True)
+    glob = str(tmp_path / "out" / "errors" / "**" / "*.parquet")  # no union_by_name needed: one schema
+    assert duckdb.connect().execute(f"SELECT count(*), bool_and(transient) FROM read_parquet('{glob}')").fetchone() == (
+        1, True)
+
+
 # ---- journeys -------------------------------------------------------------------------------------------------------
 def spec(name: str, sources: list, **run) -> dict:
     return {"name": name, "sources": sources, "resample": RESAMPLE, "caption": {"backend": "motion"},
@@ -104,16 +149,8 @@ def run_job(folder: Path, job: dict, out: Path, **options) -> Runner:
 
 
 def current_files(out: Path) -> dict[str, str]:
-    """sha256 of the job's current outputs: job.json, blobs and the partitions and markers job.json names."""
-    hashes = json.loads((out / "job.json").read_text())["hashes"]
-    folders = {f"blobs"} | {f"{t}/{h}" for t, h in (("assets", hashes["evaluate"]), ("clips", hashes["resample"]),
-                                                     ("captions", hashes["caption"]), ("shards", hashes["shard"]))}
-    for stage in ("harvest", "evaluate", "resample", "caption", "shard"):
-        for h in hashes[stage] if stage == "harvest" else [hashes[stage]]:
-            folders |= {f"errors/{stage}/{h}", f"markers/{stage}/{h}"} | ({f"harvest/{h}"} if stage == "harvest" else set())
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
-            if p.is_file() and (str(p.relative_to(out)) == "job.json"
-                                or any(str(p.relative_to(out)).startswith(f + "/") for f in folders))}
+    """sha256 of the job's current outputs: every file but the lock and what the last plan set aside (superseded/)."""
+    return {name: digest for name, digest in all_files(out).items() if not name.startswith(f"{SUPERSEDED}/")}
 
 
 def all_files(out: Path) -> dict[str, str]:
@@ -171,6 +208,7 @@ def test_a_missing_source_folder_is_retried_and_finished_work_is_read_back(ray_s
     clean = run_job(work, job, tmp_path / "clean")
     assert clean.asset_tasks == 5
     assert current_files(tmp_path / "out") == current_files(tmp_path / "clean")
+    assert (tmp_path / "out" / SUPERSEDED / "markers" / "evaluate").is_dir()  # the first run's units, set aside
 
 
 def cluster_workers_running(ray, task: str) -> list[int]:

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import io
-import json
-import struct
 
 import numpy as np
 import pygltflib
 import pytest
 import trimesh
 
+from glb import split_glb
 from pipeline.cli import main
 from stages.generate import ASSET_KINDS, INTERPOLATIONS, AssetPlan, asset_bytes, generate_asset, generate_assets
 from stages.generate import set_plans
 
 COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
 DTYPES = {5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
-
-
-def parse(data: bytes) -> tuple[dict, bytes]:
-    """Our own reading of the container, independent of the writer: (JSON, BIN chunk)."""
-    magic, version, length = struct.unpack_from("<III", data)
-    assert (magic, version, length) == (0x46546C67, 2, len(data))
-    json_length, json_type = struct.unpack_from("<II", data, 12)
-    assert json_type == 0x4E4F534A and json_length % 4 == 0
-    document = json.loads(data[20:20 + json_length])
-    bin_length, bin_type = struct.unpack_from("<II", data, 20 + json_length)
-    assert bin_type == 0x004E4942 and bin_length % 4 == 0
-    binary = data[28 + json_length:28 + json_length + bin_length]
-    assert len(binary) == bin_length == document["buffers"][0]["byteLength"]
-    return document, binary
 
 
 def read_accessor(document: dict, binary: bytes, index: int) -> np.ndarray:
@@ -78,8 +63,9 @@ def test_assets_parse_with_pygltflib_and_trimesh(small_set):
 
 def test_assets_are_valid_gltf(small_set):
     for plan, data in small_set:
-        document, binary = parse(data)
+        document, binary = split_glb(data)
         assert document["asset"]["version"] == "2.0" and document["scene"] == 0
+        assert len(binary) == document["buffers"][0]["byteLength"]
         for mesh in document["meshes"]:
             for primitive in mesh["primitives"]:
                 positions = read_accessor(document, binary, primitive["attributes"]["POSITION"])
@@ -111,7 +97,7 @@ def test_assets_are_valid_gltf(small_set):
 
 def test_each_kind_has_its_structure(small_set):
     for plan, data in small_set:
-        document, binary = parse(data)
+        document, binary = split_glb(data)
         paths = {c["target"]["path"] for a in document["animations"] for c in a["channels"]}
         if plan.kind == "creature":
             (skin,) = document["skins"]
@@ -137,7 +123,7 @@ def test_each_kind_has_its_structure(small_set):
 def test_set_covers_interpolations_clip_counts_and_looping(small_set):
     modes, clip_counts, looping = set(), set(), set()
     for plan, data in small_set:
-        document, _ = parse(data)
+        document, _ = split_glb(data)
         modes |= {s["interpolation"] for a in document["animations"] for s in a["samplers"]}
         clip_counts.add(len(document["animations"]))
         extras = document["asset"]["extras"]
@@ -156,7 +142,7 @@ def test_looping_clips_end_where_they_start():
     for plan in set_plans(12, seed=8, detail=0.1):
         data = asset_bytes(plan)
         scene = load_asset_bytes(data, name=f"{plan.kind}.glb")
-        looping = parse(data)[0]["asset"]["extras"]["looping"]
+        looping = split_glb(data)[0]["asset"]["extras"]["looping"]
         for animation, loops in zip(scene.animations, looping):
             ends = scene.evaluate(animation.index, np.array([0.0, animation.duration]))
             gap = float(np.abs(ends[0] - ends[1]).max())
@@ -168,7 +154,7 @@ def test_vertex_counts_scale_with_detail():
     for detail in (0.5, 1.0, 4.0):
         counts[detail] = []
         for plan in set_plans(6, seed=1, detail=detail):
-            document, _ = parse(asset_bytes(plan))
+            document, _ = split_glb(asset_bytes(plan))
             counts[detail].append(sum(document["accessors"][p["attributes"]["POSITION"]]["count"]
                                       for n in document["nodes"] if "mesh" in n
                                       for p in document["meshes"][n["mesh"]]["primitives"]))

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ASSETS
-from pipeline.config import HarvestConfig, LocalSource, ObjaverseSource, UrlListSource
+from paths import ASSETS
+from pipeline.config import HarvestConfig
+from pipeline.sources import LocalSource, ObjaverseSource, UrlListSource
 from stages.harvest import BlobStore, content_id, harvest_source
 from stages.harvest.pack import pack_gltf, read_json_document
 from stages.evaluate import load_asset, load_asset_bytes
@@ -31,8 +32,8 @@ def test_gltf_with_side_files_is_packed_into_one_glb_that_evaluates_the_same(tmp
     rows, errors = run(LocalSource(paths=[str(ASSETS / "SimpleSkin" / "SimpleSkin.gltf")]), tmp_path)
     assert errors == [] and len(rows) == 1
     row = rows[0]
-    assert row["format"] == "glb" and row["blob"].endswith(".glb")
-    data = (tmp_path / "out" / row["blob"]).read_bytes()
+    assert row["file_format"] == "glb" and row["blob_path"].endswith(".glb")
+    data = (tmp_path / "out" / row["blob_path"]).read_bytes()
     assert content_id(data) == row["asset_id"] and data[:4] == b"glTF"
     import numpy as np
 
@@ -75,7 +76,7 @@ def test_size_cap_and_empty_files_are_error_rows(tmp_path):
 
 def test_packed_json_keeps_extras(tmp_path):
     rows, _ = run(LocalSource(paths=[str(ASSETS / "AnimatedCube" / "AnimatedCube.gltf")]), tmp_path)
-    document = read_json_document((tmp_path / "out" / rows[0]["blob"]).read_bytes())
+    document = read_json_document((tmp_path / "out" / rows[0]["blob_path"]).read_bytes())
     assert len(document["buffers"]) == 1 and "uri" not in document["buffers"][0]
     assert all("bufferView" in image for image in document["images"])  # PNG side files inlined too
 
@@ -119,13 +120,14 @@ def test_url_list_with_retries_caps_and_404(tmp_path, http_server):
     base, calls = http_server
     (tmp_path / "urls.txt").write_text(f"# assets\n{base}/fox.glb\n{base}/missing.glb\n{base}/flaky.glb\n"
                                        f"{base}/box.glb  # same bytes as flaky\nftp://x/y.glb\n")
-    rows, errors = run(UrlListSource(path="urls.txt"), tmp_path)
+    local = UrlListSource(path="urls.txt", allow_private_networks=True)  # the test server is on 127.0.0.1
+    rows, errors = run(local, tmp_path)
     assert sorted(r["uri"].rsplit("/", 1)[1] for r in rows) == ["box.glb", "flaky.glb", "fox.glb"]
     assert calls["flaky"] == 2  # a 503 is transient: retried once
     by_name = {r["uri"].rsplit("/", 1)[1]: r for r in rows}
     assert by_name["box.glb"]["asset_id"] == by_name["flaky.glb"]["asset_id"]
     assert sorted(e["error_type"] for e in errors) == ["http", "unsupported"]
-    capped, capped_errors = run(UrlListSource(path="urls.txt"), tmp_path, HarvestConfig(max_asset_bytes=2000,
+    capped, capped_errors = run(local, tmp_path, HarvestConfig(max_asset_bytes=2000,
                                                                                     retries=0))
     assert "fox.glb" not in {r["uri"].rsplit("/", 1)[1] for r in capped}
     assert any(e["error_type"] == "limit" and e["unit_id"].endswith("fox.glb") for e in capped_errors)
@@ -195,7 +197,7 @@ def test_objaverse_filters_annotations_and_keeps_attribution(tmp_path, objaverse
     assert walker["name"] == "Walker" and walker["license"] == "CC-BY-4.0" and walker["tags"] == ["robot", "walk"]
     assert "Author aaaa" in walker["attribution"] and "sketchfab.com/3d-models/" + "a" * 32 in walker["attribution"]
     assert rows[1]["license"] == "CC0-1.0"
-    blob = (tmp_path / "out" / walker["blob"]).read_bytes()
+    blob = (tmp_path / "out" / walker["blob_path"]).read_bytes()
     assert content_id(blob) == walker["asset_id"] and blob[:4] == b"glTF"
     # "f" is selected but not in the cache: its download fails (offline), is retried once, and is one error row
     assert [(e["unit_id"], e["error_type"], e["attempt"]) for e in errors] == [("objaverse:" + "f" * 32, "network", 2)]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ASSETS, local_s3
-from pipeline.config import HarvestConfig, ObjectStoreSource, UrlListSource
+from paths import ASSETS
+from s3_server import local_s3
+from pipeline.config import HarvestConfig
+from pipeline.sources import ObjectStoreSource, UrlListSource
 from stages.harvest import BlobStore, harvest_source
 from stages.harvest.pack import read_json_document
 
@@ -43,10 +45,10 @@ def test_prefix_lists_fetches_packs_and_deduplicates(s3, tmp_path):
         "s3://assets/animated/box.glb", "s3://assets/animated/deeper/fox-again.glb", "s3://assets/animated/fox.glb",
         "s3://assets/animated/skin/SimpleSkin.gltf"]
     assert rows[1]["asset_id"] == rows[2]["asset_id"]  # same bytes under two keys: one asset
-    assert rows[1]["bytes"] == (ASSETS / "Fox.glb").stat().st_size
+    assert rows[1]["file_bytes"] == (ASSETS / "Fox.glb").stat().st_size
     skin = rows[3]
-    assert skin["format"] == "glb"  # side files read from the same prefix and packed
-    document = read_json_document((tmp_path / skin["blob"]).read_bytes())
+    assert skin["file_format"] == "glb"  # side files read from the same prefix and packed
+    document = read_json_document((tmp_path / skin["blob_path"]).read_bytes())
     assert len(document["buffers"]) == 1 and "uri" not in document["buffers"][0]
 
 

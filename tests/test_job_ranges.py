@@ -36,12 +36,19 @@ def dataclass_fields(cls):
     return [(f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.init]
 
 
+def required_keys(cls) -> dict:
+    """A value for each field of `cls` without a default (every such source field is a string or a list of them)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: ["x"] if typing.get_origin(hints[f.name]) is list else "x" for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+
+
 def dataset_places():
     """(where in a job spec, its dataclass, a function making a spec with {field: value} there)."""
     base = {"name": "t", "sources": [{"kind": "generated"}]}
     places = []
     for kind, cls in SOURCE_TYPES.items():
-        required = {"local": {"paths": ["x"]}, "url-list": {"path": "x"}, "objectstore": {"uri": "x"}}.get(kind, {})
+        required = required_keys(cls)
         places.append((f"sources[0] ({kind})", cls,
                        lambda v, kind=kind, req=required: {**base, "sources": [{"kind": kind, **req, **v}]}))
     from pipeline.config import JobSpec
@@ -81,9 +88,20 @@ NUMERIC = [(where, cls, make, name, hint) for where, cls, make in PLACES for nam
 def test_the_walk_reaches_every_config_dataclass():
     names = {cls.__name__ for _, cls, _ in PLACES}
     assert {"ExecutionConfig", "HarvestConfig", "Limits", "ResampleConfig", "CaptionConfig", "CaptionFilters",
-            "ShardConfig", "GeneratedSource", "ObjaverseSource", "RunConfig", "VAEConfig", "FlowConfig",
-            "OptimConfig", "TextConfig"} <= names
+            "ShardConfig", "SplitConfig", "GeneratedSource", "ObjaverseSource", "ObjaverseXLSource", "Dt4dSource",
+            "AmassSource", "BlenderSource", "RunConfig", "VAEConfig", "FlowConfig", "OptimConfig", "TextConfig"} <= names
     assert len(NUMERIC) > 100
+
+
+def test_every_range_names_a_field_the_walk_reaches():
+    """No range outlives its option (a renamed field would otherwise keep a dead entry and lose its check)."""
+    from pipeline.ranges import RANGES
+
+    fields = {}
+    for _, cls, _ in PLACES:
+        fields.setdefault(cls.__qualname__, set()).update(name for name, _ in dataclass_fields(cls))
+    stale = {f"{cls}.{name}" for cls, ranges in RANGES.items() for name in ranges if name not in fields.get(cls, ())}
+    assert not stale
 
 
 @pytest.mark.parametrize("where, cls, make, name, hint", NUMERIC, ids=[f"{w}.{n}" for w, _, _, n, _ in NUMERIC])

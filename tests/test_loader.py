@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from shard_clips import synthetic_clip
 from stages.shard import ShardConfig, read_manifest, write_shards
+from stages.splits import SplitConfig
 from stages.shard.reader import ShardDataset, distributed_rank, index_tar, shard_indexes
 from stages.train.loader import ShardLoader, collate_padded
 
@@ -19,8 +20,10 @@ from stages.train.loader import ShardLoader, collate_padded
 def shards(tmp_path_factory):
     """7 uneven shards (split fractions put most assets in train; sizes vary by count and byte limits)."""
     folder = tmp_path_factory.mktemp("shards")
-    clips = sorted((synthetic_clip(a, animation=k, seed=k * 3, frames=8) for a in range(25) for k in range(2)), key=lambda c: c.clip_id)
-    rows, _ = write_shards(clips, {}, {}, str(folder), ShardConfig(max_shard_samples=9, split_fractions=(0.8, 0.1, 0.1)))
+    fractions = SplitConfig(fractions=(0.8, 0.1, 0.1))
+    clips = sorted((synthetic_clip(a, animation=k, seed=k * 3, frames=8, split=fractions) for a in range(25)
+                    for k in range(2)), key=lambda c: c.clip_id)
+    rows, _ = write_shards(clips, {}, {}, str(folder), ShardConfig(max_shard_samples=9))
     counts = collections.Counter(r["shard"] for r in rows)
     assert len(set(counts.values())) > 1  # uneven
     return folder, [c.clip_id for c in clips]

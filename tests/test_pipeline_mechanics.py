@@ -3,12 +3,13 @@ worker function on real and broken assets, and `dymesh status` on a job folder."
 
 from __future__ import annotations
 
+import importlib.util
 import io
 
 import pyarrow as pa
 import pytest
 
-from conftest import ASSETS, BROKEN
+from paths import ASSETS, BROKEN
 from pipeline.accounting import account, balanced, by_unit, merge
 from pipeline.errors import UserError
 from pipeline.manifest import Manifest, atomic_write_json
@@ -16,7 +17,9 @@ from pipeline.progress import Progress
 from pipeline.plan import asset_row, group_assets
 from pipeline.tasks import AssetStats, clips_for_asset
 from schemas.tables import ASSETS as ASSETS_SCHEMA
+from schemas.tables import PROVENANCE
 from schemas.tables import error_row
+from stages.splits import assign_split
 from stages.storage import write_table_atomically
 
 
@@ -60,8 +63,8 @@ def test_markers_commit_units(tmp_path):
 
 
 def provenance(asset_id, uri, licence="", name=""):
-    return {"asset_id": asset_id, "kind": "local", "uri": uri, "name": name, "license": licence,
-            "attribution": "", "tags": [], "bytes": 10, "format": "glb", "blob": f"blobs/{asset_id}.glb"}
+    return {"asset_id": asset_id, "source_kind": "local", "uri": uri, "name": name, "license": licence,
+            "attribution": "", "tags": [], "file_bytes": 10, "file_format": "glb", "blob_path": f"blobs/{asset_id}.glb"}
 
 
 def test_group_assets_keeps_every_provenance_sorted():
@@ -71,7 +74,11 @@ def test_group_assets_keeps_every_provenance_sorted():
     assert [s["uri"] for s in assets["a"].sources] == ["x.glb", "y.glb"]
     assert assets["a"].license == "CC0-1.0" and assets["a"].name == "X"
     assert assets["a"].source_text() == "x.glb (+1 more)"
+    assert [s["kind"] for s in assets["a"].sources] == ["local", "local"]
+    rows = [provenance("b", "z.glb")]
+    assert pa.Table.from_pylist(rows, schema=PROVENANCE).to_pylist() == rows  # the test rows are PROVENANCE rows
     row = asset_row("a", assets["a"], AssetStats(animations=1, vertices=8, faces=12))
+    assert (row["source_kind"], row["name"], row["animation_count"], row["evaluated_vertices"]) == ("local", "X", 1, 8)
     assert set(row) == set(ASSETS_SCHEMA.names)  # from_pylist would drop a misspelt column and null a missing one
     assert pa.Table.from_pylist([row], schema=ASSETS_SCHEMA).to_pylist() == [row]
 
@@ -96,9 +103,15 @@ def test_worker_function_on_a_good_and_a_broken_asset():
                            Limits(), config)
     assert good.evaluate_errors == [] and good.stats.animations == 1
     assert good.clip_count > 0 and good.stage_seconds > 0
+    assert good.clips.column("clip_id").to_pylist() == good.arrays.column("clip_id").to_pylist()
+    assert set(good.clips.column("split").to_pylist()) == {assign_split("a" * 64)}  # every clip carries its split
+    funnel = good.funnel
+    rejected = sum(r["count"] for r in funnel["rejections"])
+    assert funnel["clips_kept"] == good.clip_count and funnel["windows_cut"] == good.clip_count + rejected
+    assert rejected == len(good.resample_errors)
     broken = clips_for_asset("b" * 64, (BROKEN / "node_cycle.glb").read_bytes(), "glb", "node_cycle.glb",
                              Limits(), config)
-    assert broken.clips is None and broken.stats.animations == -1 and not broken.evaluated
+    assert broken.clips is None and broken.funnel is None and broken.stats.animations == -1 and not broken.evaluated
     [row] = broken.evaluate_errors
     assert (row["stage"], row["unit_id"], row["source"], row["status"]) == ("evaluate", "b" * 64, "node_cycle.glb",
                                                                             "failed")
@@ -112,3 +125,21 @@ def test_status_of_a_folder_that_is_not_a_job(tmp_path):
         from pipeline.commands.status import load_summary
 
         load_summary(tmp_path)
+
+
+@pytest.mark.xfail(importlib.util.find_spec("stages.harvest.metadata") is None, strict=True,
+                   reason="the file's own licence is read by trust's harvest metadata reader (stages.harvest.metadata)")
+def test_an_asset_from_a_local_folder_takes_the_licence_its_file_declares(tmp_path):
+    """A local folder gives no licence; the demo's generated files declare CC0-1.0 (asset.extras, asset.copyright)."""
+    from pipeline.config import HarvestConfig
+    from pipeline.sources import LocalSource
+    from stages.generate import generate_asset
+    from stages.harvest import BlobStore, harvest_source
+
+    generate_asset("creature", 1, tmp_path / "in" / "thing.glb")
+    rows, errors = harvest_source(LocalSource(paths=[str(tmp_path / "in")]), HarvestConfig(), str(tmp_path),
+                                  BlobStore(tmp_path / "out"))
+    assert not errors
+    [asset] = group_assets(rows).values()
+    row = asset_row(rows[0]["asset_id"], asset, AssetStats())
+    assert (row["source_kind"], row["license"]) == ("local", "CC0-1.0") and row["name"] and row["tags"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ASSETS, BROKEN, REPO
+from paths import ASSETS, BROKEN, REPO
 from pipeline.accounting import balanced
 from pipeline.commands.status import load_summary
 from pipeline.config import load_job
@@ -137,7 +137,14 @@ def test_sigkill_of_the_driver_then_resume_gives_identical_outputs(clean_run, ra
     assert file_hashes(out) == file_hashes(clean_out)
 
 
-def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, tmp_path):
+def current_rows(out: Path, table: str) -> int:
+    """Rows a user's own glob reads: plain DuckDB over OUT/<table>/**/*.parquet."""
+    import duckdb
+
+    return duckdb.connect().execute(f"select count(*) from read_parquet('{out}/{table}/**/*.parquet')").fetchone()[0]
+
+
+def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, tmp_path, capsys):
     job, clean_out, summary = clean_run
     out = tmp_path / "out"
     import shutil
@@ -145,19 +152,36 @@ def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, 
     shutil.copytree(clean_out, out)
     before = file_hashes(out)
     old = summary["paths"]
-    new = run_job(write_job(tmp_path, caption={"captions_per_clip": 2}), out)["paths"]
+    captions2 = run_job(write_job(tmp_path, caption={"captions_per_clip": 2}), out)
+    new = captions2["paths"]
     assert (new["assets"], new["clips"]) == (old["assets"], old["clips"])
     assert new["captions"] != old["captions"] and new["shards"] != old["shards"]
     after = file_hashes(out)
-    rewritten = sorted(p for p, h in before.items() if after[p] != h)
+    moved = {p: "superseded/" + p for p in before if p.split("/")[0] in ("captions", "shards")
+             or p.startswith(("errors/caption/", "errors/shard/", "markers/caption/", "markers/shard/"))}
+    assert all(after[aside] == before[p] for p, aside in moved.items())  # set aside, bytes unchanged
+    rewritten = sorted(p for p, h in before.items() if p not in moved and after[p] != h)
     assert rewritten == ["job.json"]  # only the job description; nothing committed before was rewritten
-    written = {p.split("/")[0] + "/" + p.split("/")[1] for p in set(after) - set(before)}
+    written = {"/".join(p.split("/")[:2]) for p in set(after) - set(before) - set(moved.values())}
     assert written == {"captions/" + new["captions"].split("/")[1], "shards/" + new["shards"].split("/")[1],
                        "errors/caption", "errors/shard", "markers/caption", "markers/shard"}
+    # a user's glob over a table folder reads exactly the current rows
+    assert current_rows(out, "captions") == captions2["stages"]["caption"]["captions"] == 2 * current_rows(out, "clips")
+    assert current_rows(out, "shards") == captions2["stages"]["shard"]["samples"]
+    # switching the config back restores the old partitions: nothing to do, the first run's files as they were
+    assert Runner(load_job(job), out, show_progress=False, stream=sys.stdout).run()["paths"] == old
+    assert "nothing to do" in capsys.readouterr().out
+    back = file_hashes(out)
+    assert {p: back[p] for p in before if p != "job.json"} == {p: h for p, h in before.items() if p != "job.json"}
+    assert not [p for p in back if p.split("/")[0] in ("captions", "shards")
+                and p.split("/")[1] != old[p.split("/")[0]].split("/")[1]]  # the newer ones are aside now
     changed = run_job(write_job(tmp_path, resample={"vertices": 96}), out)
     assert changed["paths"]["assets"] == old["assets"]  # evaluate's config did not change
     assert changed["paths"]["clips"] != old["clips"]
     assert changed["stages"]["resample"]["clips"] > 0
+    for table in ("clips", "clip_arrays"):
+        assert current_rows(out, table) == changed["stages"]["resample"]["clips"]
+    assert current_rows(out, "assets") == 8 and current_rows(out, "funnel") == changed["stages"]["resample"]["seen"]
 
 
 def test_a_pathological_asset_is_killed_and_recorded_and_the_job_goes_on(ray_session, tmp_path):
@@ -194,11 +218,14 @@ def test_a_caption_backend_that_cannot_start_stops_the_run_and_keeps_the_clips(c
     job, clean_out, summary = clean_run
     out = tmp_path / "out"
     shutil.copytree(clean_out, out)
-    broken = write_job(tmp_path, caption={"backend": "vllm"}, run={"max_retries": 0})  # no vLLM on this machine
+    # fails on any machine: without vLLM (install hint), and with it (no such local model folder)
+    broken = write_job(tmp_path, caption={"backend": "vllm", "model": str(tmp_path / "no-such-model")},
+                       run={"max_retries": 0})
     with pytest.raises(CaptionWorkerError, match="backend vllm"):
         run_job(broken, out)
-    committed = {p.parent.name for p in (out / "markers" / "caption").rglob("*.json")}
-    assert committed == {summary["paths"]["captions"].split("/")[1]}  # no caption unit committed as failed
+    assert not list((out / "markers" / "caption").rglob("*.json"))  # no caption unit committed as failed
+    aside = {p.parent.name for p in (out / "superseded" / "markers" / "caption").rglob("*.json")}
+    assert aside == {summary["paths"]["captions"].split("/")[1]}  # the old config's captions: set aside, kept
 
 
 @pytest.mark.slow
@@ -214,7 +241,7 @@ def test_shared_assets_job_every_broken_file_is_one_error_row(ray_session, tmp_p
     assert failed_files == broken  # exactly one failed row per broken file
     clips = con.execute(f"select a.sources[1].uri, count(c.clip_id) from '{tmp_path}/out/assets/*/*.parquet' a "
                     f"left join '{tmp_path}/out/clips/*/*.parquet' c using (asset_id) "
-                    "where a.animations > 0 group by all").fetchall()
+                    "where a.animation_count > 0 group by all").fetchall()
     assert clips and all(n > 0 for _, n in clips), clips  # every good animated asset gives clips
     assert {Path(uri).name for uri, _ in clips} >= {"Fox.glb", "CesiumMan.glb", "RobotExpressive.glb",
                                                     "SimpleSkin.gltf", "AnimatedMorphCube.glb"}

@@ -80,11 +80,18 @@ def test_bad_meshes_are_refused_or_cleaned():
     clip = rotating_box(frames=2)
     with pytest.raises(ValueError, match=r"\[T, N, 3\]"):
         render_clip(clip.vertices[0], clip.faces)
+    nan_vertex = int(clip.faces[0, 0])
+    on_nan = (clip.faces == nan_vertex).any(axis=1)
     faces = np.concatenate([clip.faces, [[0, 1, 10**6]]])  # out-of-range face dropped, not a crash
     vertices = clip.vertices.copy()
-    vertices[1, 0] = np.nan  # non-finite vertex: its faces are not drawn
+    vertices[1, nan_vertex] = np.nan  # non-finite vertex in frame 1: its faces are not drawn there
     frames = render_clip(vertices, faces, size=64, renderer="numpy")
-    assert _object_mask(frames[1]).any()
+    clean = clip.vertices.copy()
+    without = render_clip(clean, clip.faces[~on_nan], size=64, renderer="numpy")
+    everything = render_clip(clean, clip.faces, size=64, renderer="numpy")
+    assert (frames[1] == without[1]).all(), "frame 1 draws exactly the faces that avoid the NaN vertex"
+    assert (frames[1] != everything[1]).any(), "the dropped faces are visible when drawn (the check has teeth)"
+    assert (frames[0] == everything[0]).all(), "frame 0 has no NaN: every valid face is drawn"
 
 
 def test_write_preview_gif(tmp_path):
@@ -135,3 +142,49 @@ def test_preview_command_reads_a_shard_sample(tmp_path):
     with Image.open(tmp_path / "s.gif") as gif:
         assert gif.n_frames == 3
     assert main(["preview", "--shards", str(tmp_path / "shards"), "no-such-key", "--out", str(tmp_path / "t.gif")]) == 2
+
+
+def test_preview_command_renders_the_glb_that_animate_writes(tmp_path, capsys):
+    """`dymesh animate` writes a morph-target GLB; preview evaluates its animation and renders every frame."""
+    from pipeline.cli import main
+    from stages.train.animate import animated_glb
+
+    clip = rotating_box(frames=6)
+    (tmp_path / "anim.glb").write_bytes(animated_glb(clip.vertices, clip.faces, fps=10.0))
+    assert main(["preview", str(tmp_path / "anim.glb"), "--out", str(tmp_path / "a.gif"), "--size", "64",
+                 "--renderer", "numpy"]) == 0
+    assert "1 animation(s) evaluated at 10 fps" in capsys.readouterr().err
+    expected = render_clip(clip.vertices, clip.faces, size=64, renderer="numpy")
+    with Image.open(tmp_path / "a.gif") as gif:
+        assert gif.n_frames == 6
+        gif.seek(5)
+        last = np.asarray(gif.convert("RGB"))
+    assert (_object_mask(last) == _object_mask(expected[5])).mean() > 0.99  # the last pose, not the rest pose
+
+
+def test_preview_command_takes_gltf_assets_all_or_one_animation(tmp_path, capsys, shared_assets):
+    from pipeline.cli import main
+
+    fox = shared_assets / "Fox.glb"  # three animations: 0 'Survey', 1 'Walk', 2 'Run'
+    assert main(["preview", str(fox), "--out", str(tmp_path / "all.gif"), "--size", "32", "--renderer", "numpy",
+                 "--max-frames", "4"]) == 0
+    assert main(["preview", str(fox), "--out", str(tmp_path / "walk.gif"), "--size", "32", "--renderer", "numpy",
+                 "--animation", "1", "--fps", "5"]) == 0
+    with Image.open(tmp_path / "all.gif") as everything, Image.open(tmp_path / "walk.gif") as walk:
+        assert everything.n_frames == 12
+        assert walk.n_frames == 4 and walk.info["duration"] == 200  # Walk lasts 0.71 s: t = 0, 0.2, 0.4, 0.6
+    gltf = shared_assets / "AnimatedCube" / "AnimatedCube.gltf"  # a .gltf with a side .bin
+    assert main(["preview", str(gltf), "--out", str(tmp_path / "cube.gif"), "--size", "32", "--renderer", "numpy"]) == 0
+    assert main(["preview", str(shared_assets / "Box.glb"), "--out", str(tmp_path / "box.gif"), "--size", "32",
+                 "--renderer", "numpy"]) == 0
+    with Image.open(tmp_path / "box.gif") as box:
+        assert box.n_frames == 1  # no animation: the rest pose
+    capsys.readouterr()
+    assert main(["preview", str(fox), "--out", str(tmp_path / "x.gif"), "--animation", "3"]) == 2
+    assert "no animation 3 (it has 3: 0 'Survey', 1 'Walk', 2 'Run')" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["preview", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "y.gif")]) == 2
+    assert "unknown asset format 'txt'" in capsys.readouterr().err
+    broken = shared_assets / "broken" / "node_cycle.glb"
+    assert main(["preview", str(broken), "--out", str(tmp_path / "z.gif")]) == 2
+    assert "malformed: node hierarchy cycle" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import trimesh
-from conftest import ASSETS
+from paths import ASSETS
 from resample_scenes import ArrayScene, sphere, twist
 
 from pipeline.cli import main
@@ -46,21 +46,23 @@ def test_real_assets_give_exact_shapes(shared_assets, name, vertices, method):
         assert_valid_clip(clip, 16, vertices)
         assert clip.extra["method"] == method
         assert clip.source_vertices <= scene.num_vertices
-        assert 0 <= clip.resample_error <= config.max_resample_error
+        errors = [clip.extra[f"{name}_error"] for name in ("vertex", "face", "coverage")]
+        assert clip.resample_error == max(errors) and errors[0] == 0
+        assert errors[1] <= config.max_face_error and errors[2] <= config.max_coverage_error
+        assert (max(errors) > 0) == (method == "decimate")  # identity and splits of source faces are exact
         assert clip.scale > 0 and len(clip.content_hash) == 64
     assert [c.clip_id for c in clips] == sorted(c.clip_id for c in clips)
 
 
-def test_decimation_error_is_reported_and_bounded(shared_assets):
+def test_decimation_error_is_reported_and_shrinks_with_n(shared_assets):
     scene = load_asset(shared_assets / "CesiumMan.glb")
     coarse, _ = clips_from_scene(scene, "man", ResampleConfig(vertices=400, frames=[16]))
     fine, _ = clips_from_scene(scene, "man", ResampleConfig(vertices=1600, frames=[16]))
     for clips in (coarse, fine):
         extra = clips[0].extra
-        assert 0 < extra["frame0_error"] <= clips[0].resample_error == extra["hausdorff"]
-        assert extra["chamfer"] <= extra["hausdorff"]
+        assert extra["vertex_error"] == 0 and 0 < extra["face_error"] and 0 < extra["coverage_error"]
+        assert clips[0].resample_error == max(extra["face_error"], extra["coverage_error"])
     assert fine[0].resample_error < coarse[0].resample_error < 0.03
-    assert fine[0].extra["frame0_error"] < 0.005
 
 
 def test_generated_assets(tmp_path):
@@ -101,26 +103,51 @@ def test_frames_are_evaluated_exactly_at_the_target_fps():
     scene = ArrayScene(points, faces, durations=(3.25,))
     clips, _ = clips_from_scene(scene, "s", ResampleConfig(vertices=162, frames=[16], fps=12.0))
     assert [c.clip_id for c in clips] == ["s_a0_0000-0015", "s_a0_0016-0031"]  # 40 frames at 12 fps
-    evaluated = np.concatenate(scene.calls)
+    evaluated = np.concatenate([times for animation, times in scene.calls if animation is not None])
     np.testing.assert_array_equal(np.sort(evaluated), np.arange(32) / 12.0)
     np.testing.assert_allclose(clips[1].vertices[0], twist(points, 16 / 12.0), atol=1e-6)
 
 
-def test_short_looping_animation_wraps_and_short_other_is_skipped():
+def test_short_animations_follow_the_policies_in_order():
     points, faces = sphere(2)
     looping = ArrayScene(points, faces, durations=(np.pi / 2,))  # twist(t) has period pi/2 in sin(2t)
     clips, errors = clips_from_scene(looping, "l", ResampleConfig(vertices=162, frames=[32]))
-    assert not errors and clips[0].looped and clips[0].clip_id == "l_a0_0000-0031"
+    assert not errors and clips[0].looped and clips[0].short_policy == "loop" and clips[0].clip_id == "l_a0_0000-0031"
     np.testing.assert_allclose(clips[0].vertices[16], twist(points, 1.6 - np.pi / 2), atol=1e-5)
-    one_way = ArrayScene(points, faces, durations=(1.0,))
-    clips, errors = clips_from_scene(one_way, "o", ResampleConfig(vertices=162, frames=[16]))
+    one_way = ArrayScene(points, faces, durations=(1.0,))  # 11 frames, first and last pose far apart
+    clips, errors = clips_from_scene(one_way, "o", ResampleConfig(vertices=162, frames=[16], short="loop"))
     assert not clips and errors[0]["error_type"] == "too-short" and errors[0]["status"] == "skipped"
     assert errors[0]["unit_id"] == "o_a0_0000-0015" and "11 frames" in errors[0]["message"]
+    assert "does not loop" in errors[0]["message"]
+    clips, errors = clips_from_scene(one_way, "o", ResampleConfig(vertices=162, frames=[16]))  # default: loop, retime
+    assert not errors and clips[0].short_policy == "retime" and not clips[0].looped
+    assert clips[0].fps == pytest.approx(15.0)  # 16 frames over 1 s
+    np.testing.assert_allclose(clips[0].vertices[-1], twist(points, 1.0), atol=1e-5)
+    clips, _ = clips_from_scene(one_way, "o", ResampleConfig(vertices=162, frames=[16], short=["hold"]))
+    assert clips[0].short_policy == "hold" and clips[0].fps == 10.0
+    np.testing.assert_array_equal(clips[0].vertices[10], clips[0].vertices[15])  # the last pose held
+    _, errors = clips_from_scene(one_way, "o", ResampleConfig(vertices=162, frames=[16], short="skip"))
+    assert errors[0]["error_type"] == "too-short" and "policy skip" in errors[0]["message"]
+
+
+def test_loop_gap_is_measured_against_the_animation_own_motion():
+    points, faces = sphere(2)
+
+    def nearly_back(rest, t):  # a big swing whose end misses the start by 2% of the swing
+        return rest + [10.0 * np.sin(np.pi * t / 1.2) + 0.2 * t / 1.2, 0.0, 0.0]
+
+    scene = ArrayScene(points, faces, durations=(1.2,), motion=nearly_back)
+    clips, _ = clips_from_scene(scene, "g", ResampleConfig(vertices=162, frames=[16], short="loop"))
+    assert clips and clips[0].looped  # gap 0.2 is 6% of the diagonal (over loop_tolerance 0.1 if absolute)
+    _, errors = clips_from_scene(scene, "g", ResampleConfig(vertices=162, frames=[16], short="loop",
+                                                            loop_tolerance=0.01))
+    assert errors[0]["error_type"] == "too-short" and "gap 0.0198 of its motion > loop_tolerance" in errors[0]["message"]
 
 
 def test_determinism_same_bytes(shared_assets):
     config = ResampleConfig(vertices=700, frames=[16])
     runs = [clips_from_scene(load_asset(shared_assets / "CesiumMan.glb"), "m", config)[0] for _ in range(2)]
+    assert len(runs[0]) == len(runs[1]) > 0
     for a, b in zip(*runs):
         assert a.vertices.tobytes() == b.vertices.tobytes() and a.faces.tobytes() == b.faces.tobytes()
         assert a.metadata() == b.metadata() and a.extra == b.extra
@@ -168,9 +195,11 @@ def test_collapsed_window_and_failing_evaluation_become_rows():
     assert {e["error_type"] for e in errors} == {"RuntimeError"} and "sampler exploded" in errors[0]["message"]
 
 
-def test_filter_resample_error():
-    clips, kinds, errors = run_filter(points_faces=sphere(3), vertices=100, max_resample_error=1e-4)
-    assert not clips and set(kinds) == {"resample-error"} and "max_resample_error" in errors[0]["message"]
+@pytest.mark.parametrize("measure", ["face", "coverage"])
+def test_filter_surface_errors(measure):
+    option = f"max_{measure}_error"
+    clips, kinds, errors = run_filter(points_faces=sphere(3), vertices=100, **{option: 1e-4})
+    assert not clips and set(kinds) == {f"{measure}-error"} and option in errors[0]["message"]
     assert run_filter(points_faces=sphere(3), vertices=100)[0]
 
 
@@ -190,11 +219,13 @@ def test_filter_duplicates_within_an_asset():
     assert len(clips) == 4 and not kinds
 
 
-def test_too_many_parts_is_a_reason_not_a_crash():
+def test_more_parts_than_the_budget_vanish_and_the_loss_is_gated():
     many = [trimesh.creation.icosphere(0, radius=0.1).apply_translation([i, 0, 0]) for i in range(20)]
     mesh = trimesh.util.concatenate(many)
-    _, kinds, errors = run_filter(points_faces=(mesh.vertices, mesh.faces), vertices=50)
-    assert set(kinds) == {"too-many-parts"} and "20 disconnected parts" in errors[0]["message"]
+    clips, kinds, errors = run_filter(points_faces=(mesh.vertices, mesh.faces), vertices=50)
+    assert not clips and set(kinds) == {"coverage-error"}  # 20 spheres apart cannot all fit in 50 vertices
+    clips, kinds, _ = run_filter(points_faces=(mesh.vertices, mesh.faces), vertices=50, max_coverage_error=None)
+    assert clips and clips[0].num_vertices == 50 and not kinds
 
 
 def test_asset_without_animation_is_accounted_for():
@@ -224,3 +255,13 @@ def test_cli_rejects_bad_options(tmp_path, capsys):
     assert main(["resample", str(ASSETS / "Fox.glb"), "--vertices", "lots", "--out", str(tmp_path)]) == 2
     assert main(["resample", str(ASSETS / "Fox.glb"), "--fps", "0", "--out", str(tmp_path)]) == 2
     assert "fps" in capsys.readouterr().err
+
+
+def test_cli_short_policy_and_funnel(tmp_path, capsys):
+    asset = str(ASSETS / "RiggedFigure.glb")  # 13 frames at 10 fps, does not loop
+    assert main(["resample", asset, "--vertices", "256", "--short", "skip", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "0 clip(s)" in out and "1 skipped:too-short" in out and "1 animation(s) -> 1 window(s) -> 0 clip(s)" in out
+    assert main(["resample", asset, "--vertices", "256", "--out", str(tmp_path / "b")]) == 0
+    line = json.loads((tmp_path / "b" / "clips.jsonl").read_text())
+    assert line["short_policy"] == "retime" and line["fps"] == pytest.approx(15 / 1.25, rel=1e-3)

@@ -8,10 +8,12 @@ import trimesh
 from resample_scenes import ArrayScene, sphere, twist, two_parts
 
 from stages.resample import ResampleConfig
-from stages.resample.decimate import BudgetError, components, decimate, part_budgets
+from stages.resample.decimate import components, decimate, part_budgets
 from stages.resample.fingerprint import content_hash
+from stages.resample.funnel import Funnel
 from stages.resample.motion import displacement, normalisation, pose_gap
-from stages.resample.quality import surface_error
+from stages.resample.quality import SurfaceGate
+from stages.resample.short import loop_measure, short_window
 from stages.resample.subdivide import split_to_count
 from stages.resample.surface_transfer import carry, closest_on_surface, closest_on_triangles
 from stages.resample.timeline import (
@@ -23,7 +25,7 @@ from stages.resample.timeline import (
     union_times,
     window_starts,
 )
-from stages.resample.vertex_count import to_vertex_count
+from stages.resample.vertex_count import surface_map
 from stages.resample.weld import bbox_diagonal, clean_faces, weld
 
 
@@ -49,9 +51,13 @@ def test_config_defaults_validate_and_from_dict():
         ({"frames": [16, 16]}, "frames"),
         ({"fps": 0}, "fps"),
         ({"stride": 0}, "stride"),
-        ({"max_resample_error": -1}, "max_resample_error"),
-        ({"error_metric": "l2"}, "error_metric"),
+        ({"max_vertex_error": -1}, "max_vertex_error"),
+        ({"join_tolerance": -1}, "join_tolerance"),
         ({"content_quantum": 0}, "content_quantum"),
+        ({"short": ["loop", "wrap"]}, "short"),
+        ({"short": []}, "short"),
+        ({"max_face_error": -0.1}, "max_face_error"),
+        ({"quality_samples": 2}, "quality_samples"),
         ({"vertexes": 10}, "unknown option"),
     ],
 )
@@ -84,7 +90,7 @@ def test_window_times_are_exact_frame_times():
     np.testing.assert_array_equal(windows[1].times, np.arange(16, 32) / 10.0)
     assert windows[1].times[-1] <= 3.2
     loop = looped_window(1.0, 10.0, 16)
-    assert loop.looped and (loop.first, loop.last) == (0, 15)
+    assert loop.looped and loop.short_policy == "loop" and (loop.first, loop.last) == (0, 15)
     np.testing.assert_allclose(loop.times[:3], [0.0, 0.1, 0.2])
     np.testing.assert_allclose(loop.times[10:13], [0.0, 0.1, 0.2], atol=1e-12)
 
@@ -169,56 +175,112 @@ def test_surface_transfer_carries_points_on_the_source_surface():
 def test_split_reaches_exact_count_with_linear_trajectories_and_orientation():
     points, faces = sphere(1)
     trajectories = animated(points)
-    new, new_faces = split_to_count(trajectories, faces, 1000)
-    assert new.shape == (5, 1000, 3) and new_faces.dtype == np.int32
+    mapping = surface_map(trajectories[0], faces, 1000)
+    new, new_faces = mapping.apply(trajectories), mapping.faces
+    assert mapping.method == "subdivide" and new.shape == (5, 1000, 3) and new_faces.dtype == np.int32
     assert np.array_equal(np.unique(new_faces), np.arange(1000))
     np.testing.assert_array_equal(new[:, : len(points)], trajectories)
+    _, parents = split_to_count(trajectories[0], faces, 1000)
+    np.testing.assert_allclose(new[:, len(points):len(points) + 10],
+                               0.5 * (new[:, parents[:10, 0]] + new[:, parents[:10, 1]]), atol=1e-6)
     mesh = trimesh.Trimesh(new[0], new_faces, process=False)
     assert mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0
     area = trimesh.Trimesh(points, faces).area
     assert abs(mesh.area - area) < 1e-4 * area  # splits stay inside the source triangles
 
 
-def test_part_budgets_sum_to_target_with_floors():
-    budgets = part_budgets(np.array([5000, 12, 3]), np.array([10.0, 0.01, 0.001]), 1000, 4)
-    assert budgets.sum() == 1000 and budgets[1] >= 4 and budgets[2] == 3
-    with pytest.raises(BudgetError, match="parts"):
-        part_budgets(np.full(100, 10), np.ones(100), 300, 4)
+def test_part_budgets_follow_area_and_let_the_smallest_parts_vanish():
+    budgets = part_budgets(np.array([5000, 12, 3]), np.array([10.0, 0.01, 0.001]), 1000)
+    assert budgets.sum() <= 1000 and budgets[0] >= 990 and budgets[2] == 0  # 3 vertices of share: vanishes
+    budgets = part_budgets(np.full(100, 10), np.arange(1, 101, dtype=float), 300)
+    assert budgets.sum() == 300 and (budgets[budgets > 0] >= 3).all() and budgets[0] == 0 and budgets[-1] >= 7
+    assert (np.diff(budgets) >= 0).all()  # more area, more vertices
 
 
-def test_decimation_keeps_every_part_and_lands_on_n():
+def test_decimation_lands_on_n_with_every_vertex_on_the_source_surface():
     points, faces = two_parts(big=4)
     trajectories = animated(points)
-    new, new_faces, method = to_vertex_count(trajectories, faces, 700, 4)
-    assert method == "decimate" and new.shape == (5, 700, 3)
-    assert np.array_equal(np.unique(new_faces), np.arange(700))
-    labels = components(700, new_faces)
-    assert labels.max() + 1 == 2  # the tiny far-away part survived
-    small = (new[0, :, 0] > 2.5).sum()
-    assert 4 <= small < 100
-    parts = decimate(points, faces, 700, 4)
-    assert sum(len(p.points) for p in parts) <= 700
+    mapping = surface_map(trajectories[0], faces, 700)
+    new = mapping.apply(trajectories)
+    assert mapping.method == "decimate" and new.shape == (5, 700, 3)
+    assert np.array_equal(np.unique(mapping.faces), np.arange(700))
+    rows = mapping.matrix
+    assert np.allclose(rows.sum(axis=1), 1) and (rows.data >= -1e-12).all() and rows.getnnz(axis=1).max() <= 3
+    for frame in (0, 4):  # barycentric points of source faces, in every frame
+        _, _, distance = closest_on_surface(new[frame], trajectories[frame], faces)
+        assert distance.max() < 1e-5
+    labels = components(700, mapping.faces)
+    assert labels.max() + 1 == 2 and 4 <= (new[0, :, 0] > 2.5).sum() < 100  # the tiny far part survived
 
 
-def test_decimation_error_is_small_and_measured():
+def test_whole_mesh_decimation_lets_tiny_parts_vanish_first():
+    big = trimesh.creation.icosphere(3)
+    dust = [trimesh.creation.icosphere(1, radius=0.01).apply_translation([0, 0, 1.02 + 0.001 * i]) for i in range(40)]
+    mesh = trimesh.util.concatenate([big, *dust])
+    points, new_faces, origins = decimate(mesh.vertices, mesh.faces, 150)
+    assert len(points) <= 150 and len(origins) == len(points)
+    kept = np.unique(components(len(mesh.vertices), mesh.faces)[origins])
+    assert 0 in kept and len(kept) < 41  # the sphere stays; dust specks went first
+    np.testing.assert_allclose(np.linalg.norm(points[origins < len(big.vertices)], axis=1), 1, atol=0.05)
+
+
+def test_surface_gate_bounds_and_exact_refinement():
     points, faces = sphere(4)
     trajectories = animated(points, frames=4)
-    new, new_faces, _ = to_vertex_count(trajectories, faces, 500, 4)
-    hausdorff, chamfer = surface_error(new, new_faces, trajectories, faces, 1024, 0)
+    mapping = surface_map(trajectories[0], faces, 500)
+    gate = SurfaceGate.build(mapping, trajectories[0], faces, 1024, 0)
+    resampled = mapping.apply(trajectories)
+    loose = {name: np.full(4, np.inf) for name in ("vertex", "face", "coverage")}
+    bounds = gate.measure(trajectories, resampled, loose)
     diagonal = bbox_diagonal(trajectories[0])
-    assert 0 < hausdorff.max() / diagonal < 0.01 and 0 < chamfer.max() <= hausdorff.max()
+    assert (bounds["vertex"] == 0).all() and 0 < bounds["face"].max() / diagonal < 0.01
+    tight = {name: np.zeros(4) for name in ("vertex", "face", "coverage")}
+    exact = gate.measure(trajectories, resampled, tight)  # every sample above 0 gets its exact distance
+    for name in ("face", "coverage"):
+        assert (exact[name] <= bounds[name] + 1e-12).all() and exact[name].max() > 0
+        assert (exact[name] < bounds[name]).any()  # carried bounds are loose once the twist moves the surface
+
+
+def test_surface_gate_grows_as_the_budget_shrinks():
+    points, faces = sphere(3)
+    trajectories = animated(points, frames=3)
+    limits = {name: np.zeros(3) for name in ("vertex", "face", "coverage")}
+    measured = []
+    for budget in (300, 60, 12):
+        mapping = surface_map(trajectories[0], faces, budget)
+        gate = SurfaceGate.build(mapping, trajectories[0], faces, 512, 0)
+        measured.append(gate.measure(trajectories, mapping.apply(trajectories), limits))
+    for name in ("face", "coverage"):
+        assert measured[0][name].max() < measured[1][name].max() < measured[2][name].max()
+    assert measured[2]["face"].max() > 0.05  # an icosahedron-ish hull is far from the unit sphere
+
+
+def test_short_window_policies_and_loop_measure():
+    poses = np.stack([np.zeros((4, 3)), np.ones((4, 3)), np.full((4, 3), 0.05)])
+    gap, motion = loop_measure(poses)
+    assert gap == pytest.approx(np.sqrt(3) * 0.05) and motion == pytest.approx(np.sqrt(3))
+    measure = lambda: (gap, motion)  # noqa: E731
+    assert short_window(1.0, 16, 10.0, ("loop",), 0.1, measure).short_policy == "loop"
+    assert "does not loop" in short_window(1.0, 16, 10.0, ("loop",), 0.01, measure)
+    retimed = short_window(1.0, 16, 10.0, ("loop", "retime"), 0.01, measure)
+    assert retimed.short_policy == "retime" and retimed.fps == pytest.approx(15.0) and retimed.times[-1] == 1.0
+    held = short_window(1.0, 16, 10.0, ("hold",), 0.1, measure)
+    assert held.fps is None and held.times[-1] == 1.0 and held.times[10] == 1.0
+    assert "zero-length" in short_window(0.0, 16, 10.0, ("retime",), 0.1, measure)
+
+
+def test_funnel_adds_up():
+    funnel = Funnel()
+    funnel.count([{"error_type": "static"}, {"error_type": "static"}, {"error_type": "no-animation"}])
+    funnel.clips, funnel.windows = 3, funnel.windows + 3
+    assert funnel.windows == 5 == funnel.clips + funnel.window_rejections()
+    total = Funnel()
+    total += funnel
+    total += funnel
+    assert total.to_dict()["rejected"] == {"no-animation": 2, "static": 4} and total.windows == 10
 
 
 # --- quality / motion / hash ----------------------------------------------------------------------------
-
-
-def test_surface_error_of_a_shifted_copy_is_the_shift():
-    points, faces = sphere(3)
-    trajectories = animated(points, frames=3)
-    same, _ = surface_error(trajectories, faces, trajectories, faces, 512, 0)
-    assert same.max() < 1e-6
-    shifted, _ = surface_error(trajectories * 1.01, faces, trajectories, faces, 512, 0)
-    assert 0.008 < shifted.max() < 0.0105  # radius 1 sphere scaled by 1.01
 
 
 def test_motion_statistics():

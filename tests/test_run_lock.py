@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from paths import REPO
 from pipeline.lock import LOCK_NAME, FolderLock, LockedError, lock_path
 
 PYTHON = sys.executable

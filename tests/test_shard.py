@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from shard_clips import synthetic_clip, synthetic_dataset
-from stages.shard import ShardConfig, assign_split, read_manifest, read_sample, verify_shards, write_shards
-from stages.shard.splits import split_point
+from stages.shard import ShardConfig, read_manifest, read_sample, verify_shards, write_shards
+from stages.splits import SplitConfig, assign_split, split_point
 
 
 def _digests(folder):
@@ -88,7 +88,7 @@ def test_read_sample_by_key_matches_clip(tmp_path, dataset):
         assert meta["license"] == assets[clip.asset_id]["license"] and meta["attribution"] == "dymesh"
         assert {c["backend"] for c in meta["captions"]} == {"motion", "transformers"}
         assert sample["txt"] == meta["caption"] and sample["txt"].startswith("the object")  # transformers before motion
-        assert meta["split"] == assign_split(clip.asset_id)
+        assert meta["split"] == clip.split == assign_split(clip.asset_id)
     with pytest.raises(KeyError):
         read_sample(str(tmp_path), "no-such-key")
 
@@ -130,22 +130,27 @@ def test_duplicates_and_bad_clips_become_error_rows(tmp_path, dataset):
 
 
 def test_splits_by_asset_stable_and_proportional(tmp_path, dataset):
-    config = ShardConfig(split_fractions=(0.8, 0.1, 0.1))
+    config = SplitConfig(fractions=(0.8, 0.1, 0.1))
     ids = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(4000)]
     splits = [assign_split(a, config) for a in ids]
     counts = {s: splits.count(s) for s in ("train", "val", "test")}
     assert 3000 < counts["train"] < 3400 and 300 < counts["val"] < 500 and 300 < counts["test"] < 500
     # adding data never moves an old asset; another salt draws another split
     assert [assign_split(a, config) for a in ids[:100]] == splits[:100]
-    assert [assign_split(a, ShardConfig(split_salt="other")) for a in ids[:200]] != [assign_split(a) for a in ids[:200]]
+    assert [assign_split(a, SplitConfig(salt="other")) for a in ids[:200]] != [assign_split(a) for a in ids[:200]]
     assert all(0 <= split_point(a, "s") < 1 for a in ids[:50])
-    assert {assign_split(a, ShardConfig(split_fractions=(0, 0, 1))) for a in ids[:50]} == {"test"}
-    # no asset in two splits in the written manifest
-    clips = sorted((synthetic_clip(a, animation=k, seed=k) for a in range(30) for k in range(2)), key=lambda c: c.clip_id)
-    rows, _ = write_shards(clips, {}, {}, str(tmp_path), config)
+    assert {assign_split(a, SplitConfig(fractions=(0, 0, 1))) for a in ids[:50]} == {"test"}
+    with pytest.raises(ValueError, match="split.fractions"):
+        SplitConfig(fractions=(0.5, 0.5, 0.5))
+    # the writer keeps each clip's own split: no asset in two splits in the written manifest
+    clips = sorted((synthetic_clip(a, animation=k, seed=k, split=config) for a in range(30) for k in range(2)),
+                   key=lambda c: c.clip_id)
+    rows, _ = write_shards(clips, {}, {}, str(tmp_path), ShardConfig())
+    by_clip = {c.clip_id: c for c in clips}
+    assert all(row["split"] == by_clip[row["clip_id"]].split for row in rows)
     split_of_asset = {}
-    for row, clip in zip(sorted(rows, key=lambda r: r["key"]), clips):
-        assert split_of_asset.setdefault(clip.asset_id, row["split"]) == row["split"]
+    for row in rows:
+        assert split_of_asset.setdefault(by_clip[row["clip_id"]].asset_id, row["split"]) == row["split"]
     assert len(set(split_of_asset.values())) >= 2
     assert read_manifest(str(tmp_path)).num_rows == len(clips)
 
@@ -160,21 +165,50 @@ def test_webdataset_reads_the_shards(tmp_path, dataset):
     assert samples[0]["vertices.npy"].ndim == 3 and isinstance(samples[0]["json"], dict)
 
 
+def _tarfile_archive(name: str, data: bytes) -> bytes:
+    """One member written by Python's tarfile (PAX, our fixed fields), no end-of-archive blocks."""
+    import io
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0o644, 0, 0, "", ""
+    buffer = io.BytesIO()
+    archive = tarfile.TarFile(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT)
+    archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def test_tar_headers_match_pythons_tarfile_and_parse_back():
     import io
+    import shutil
+    import subprocess
 
-    from stages.shard.tarformat import member_header, padding, parse_members, pax_header
+    from stages.shard.tarformat import end_of_archive, member_header, padding, parse_members
 
-    names = ["a" * 64 + "_a0_0000-0015.vertices.npy", "x.txt", "b" * 99, "c" * 150 + ".json", "é.txt"]
+    names = ["a" * 64 + "_a0_0000-0015.vertices.npy", "x.txt", "b" * 99, "e" * 100, "c" * 150 + ".json", "é.txt",
+             "d" * 40 + "/" + "ü" * 80 + ".npy"]
     for name in names:
         for size in (0, 5, 512, 393_344):
-            assert member_header(name, size) == pax_header(name, size)
+            data = bytes([size % 251]) * size
+            ours = member_header(name, size) + data + padding(size)
+            assert ours == _tarfile_archive(name, data), (name, size)  # byte-identical to another writer
     archive = io.BytesIO()
     for i, name in enumerate(names):
         data = bytes([i]) * (100 + i)
         archive.write(member_header(name, len(data)) + data + padding(len(data)))
+    archive.write(end_of_archive(archive.tell()))
     parsed = parse_members(archive.getvalue())  # long/non-ASCII names take tarfile's PAX path
     assert [n for n, _ in parsed] == names and [bytes(d) for _, d in parsed][2] == bytes([2]) * 102
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as reader:  # an independent reader agrees
+        members = reader.getmembers()
+        assert [m.name for m in members] == names and [m.size for m in members] == [100 + i for i in range(len(names))]
+        assert {(m.mtime, m.mode, m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0o644, 0, 0, "", "")}
+    if shutil.which("tar"):  # and GNU tar, a third implementation, lists the same names
+        listing = subprocess.run(["tar", "-tf", "-", "--quoting-style=literal"], input=archive.getvalue(),
+                                 capture_output=True, check=True, env={"LC_ALL": "C.UTF-8"}).stdout
+        assert listing.decode("utf-8").splitlines() == names
     plain = b"".join(member_header(n, 3) + b"abc" + padding(3) for n in names[:2])
     assert [(n, bytes(d)) for n, d in parse_members(plain)] == [(names[0], b"abc"), (names[1], b"abc")]
     broken = bytearray(plain)
@@ -191,3 +225,11 @@ def test_faceless_clip_is_stored_and_unencodable_metadata_is_a_row(tmp_path):
     assert [r["key"] for r in rows] == [faceless.clip_id]
     assert [(e["unit_id"], e["status"]) for e in errors] == [(odd.clip_id, "failed")]
     assert read_sample(str(tmp_path), faceless.clip_id)["faces"].shape == (0, 3)
+
+
+def test_a_clip_without_a_split_is_a_failed_row(tmp_path, dataset):
+    clips, captions, assets = dataset
+    unsplit = dataclasses.replace(clips[0], split="")
+    rows, errors = write_shards([unsplit, *clips[1:3]], captions, assets, str(tmp_path), ShardConfig())
+    assert len(rows) == 2 and [(e["unit_id"], e["error_type"]) for e in errors] == [(unsplit.clip_id, "bad-data")]
+    assert "split must be one of train, val, test" in errors[0]["message"]

@@ -7,7 +7,7 @@ import collections
 import numpy as np
 import pytest
 
-from conftest import local_s3
+from s3_server import local_s3
 from shard_clips import synthetic_dataset
 
 

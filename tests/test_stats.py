@@ -72,6 +72,7 @@ def test_missing_tables_are_empty_views(tmp_path):
     for table in ("assets", "clips", "captions", "errors", "shards"):
         assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
     assert "num_vertices" in [d[0] for d in con.execute("SELECT * FROM clips").description]
+    assert "vertices" not in [d[0] for d in con.execute("SELECT * FROM clips").description]  # arrays: clip_arrays
     sections = report(con)
     assert sections["totals"][1] == [(0, 0, 0, 0, 0, 0)]
 
@@ -81,8 +82,15 @@ def test_report_sections(job):
     sections = report(connect(str(out)))
     columns, rows = sections["clips by licence"]
     assert sum(r[2] for r in rows) == len(clips) and {r[0] for r in rows} <= {a["license"] for a in assets.values()}
-    assert sections["assets by source kind"][1] == [("generated", len(assets))]
-    assert sum(r[1] for r in sections["clips by split (shards)"][1]) == len(clips)
+    columns, rows = sections["yield funnel by source kind"]
+    assert columns == ["source_kind", "assets", "evaluated", "animations", "windows", "clips", "shard_samples"]
+    n = len(assets)
+    expected = (n, n, 2 * n, len(clips) + n, len(clips), len(clips))  # one static window per asset (write_job_tables)
+    assert rows == [("generated", *expected), ("(all)", *expected)]
+    assert sections["rejections by source kind"][1] == [("generated", "resample", "windows", "static", n)]
+    columns, rows = sections["clips by split"]
+    assert sum(r[1] for r in rows) == sum(r[3] for r in rows) == len(clips)
+    assert {r[0]: r[1] for r in rows} == {s: sum(c.split == s for c in clips) for s in {c.split for c in clips}}
     errors = sections["top error types per stage"][1]
     assert errors[0][:4] == ("evaluate", "failed", "malformed", 1) and errors[1][2:] == ("static", 2)
     histogram = sections["histogram: vertices per clip"][1]

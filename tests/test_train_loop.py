@@ -11,21 +11,7 @@ from pipeline.config import run_config_from_dict
 from pipeline.errors import UserError
 from pipeline.launch import train_here as train
 from stages.train import checkpoint as ckpt
-
-SMALL = {
-    "vae": {"frames": 8, "width": 32, "heads": 4, "encoder_blocks": 1, "decoder_blocks": 1, "tokens": 8,
-            "fourier_frequencies": 4, "max_neighbours": 8},
-    "flow": {"width": 32, "layers": 1, "heads": 4, "stats_batches": 2, "sample_steps": 2},
-    "text": {"max_length": 16},
-    "optim": {"warmup_steps": 2},
-}
-
-
-def small_run(tmp_path, name: str, **changes):
-    spec = dict(model="vae", preset="tiny", name=name, storage_path=str(tmp_path), shards="synthetic:12", steps=8,
-                batch_size=4, checkpoint_every=3, log_every=2, loader_workers=0, overrides=SMALL)
-    spec.update(changes)
-    return run_config_from_dict(spec)
+from train_runs import small_run
 
 
 def final_state(tmp_path, name):
@@ -36,15 +22,18 @@ def final_state(tmp_path, name):
 def shards(tmp_path_factory):
     """Real shards (the shard stage's writer) of 24 small synthetic clips."""
     from stages.shard import ShardConfig, write_shards
-    from tests.shard_clips import synthetic_clip, synthetic_dataset
+    from shard_clips import synthetic_clip, synthetic_dataset
+    from stages.splits import SplitConfig
 
     out = tmp_path_factory.mktemp("shards")
     _, captions, assets = synthetic_dataset(assets=8, clips_per_asset=3)
-    clips = sorted((synthetic_clip(a, c % 2, seed=c * 16, vertices=40) for a in range(8) for c in range(3)),
+    everything_train = SplitConfig(fractions=(1.0, 0.0, 0.0))
+    clips = sorted((synthetic_clip(a, c % 2, seed=c * 16, vertices=40, split=everything_train) for a in range(8)
+                    for c in range(3)),
                    key=lambda c: c.clip_id)
     captions = {c.clip_id: [{**captions[c.clip_id][0], "content_hash": c.content_hash}] for c in clips}
     rows, errors = write_shards(clips, captions, assets, str(out),
-                                ShardConfig(max_shard_samples=5, split_fractions=(1.0, 0.0, 0.0)))
+                                ShardConfig(max_shard_samples=5))
     assert len(rows) == 24 and not errors
     return str(out)
 

@@ -9,7 +9,7 @@ import pytest
 from pipeline.config import run_config_from_dict
 from pipeline.executor.train import train_with_ray
 from stages.train import checkpoint as ckpt
-from tests.test_train_loop import SMALL
+from train_runs import SMALL
 
 
 @pytest.mark.ray

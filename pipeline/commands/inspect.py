@@ -21,12 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.errors import UserError
-    from stages.evaluate import AssetError, load_asset
+    from stages.evaluate import AssetError
+    from stages.formats import load_scene
 
     if not args.asset.is_file():
         raise UserError(f"{args.asset}: no such file; give a .glb or .gltf path")
     try:
-        summary = load_asset(args.asset).summary()
+        summary = load_scene(args.asset).summary()
     except AssetError as exc:
         print(f"dymesh inspect: error: {exc}", file=sys.stderr)
         return 2

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="window start step in frames (default: T)"),
         config_option(parser, "--max-clips", (*resample, "max_clips_per_animation"), type=int, metavar="N",
                       help="at most this many clips per animation and T (default: all)"),
+        config_option(parser, "--short", (*resample, "short"), nargs="+", choices=["skip", "loop", "retime", "hold"],
+                      help="animations shorter than T: policies tried in order (default %(default)s)"),
     ]
     parser.add_argument("--asset-id", default=None, help="clip id prefix (default: the file name's stem)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
@@ -44,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.config import build
     from pipeline.errors import UserError
     from schemas.clip_file import write_clip_files
-    from stages.evaluate import AssetError, load_asset
-    from stages.resample import ResampleConfig, clips_from_scene
+    from stages.evaluate import AssetError
+    from stages.formats import load_scene
+    from stages.resample import Funnel, ResampleConfig, clips_from_scene
 
     if not args.asset.is_file():
         raise UserError(f"{args.asset}: no such file; give a .glb or .gltf path")
@@ -56,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
     asset_id = args.asset_id or re.sub(r"[^A-Za-z0-9-]+", "-", args.asset.stem).strip("-") or "asset"
     start = time.perf_counter()
     try:
-        scene = load_asset(args.asset)
+        scene = load_scene(args.asset)
     except AssetError as exc:
         print(f"dymesh resample: error: {exc}", file=sys.stderr)
         return 2
-    clips, errors = clips_from_scene(scene, asset_id, config)
+    funnel = Funnel()
+    clips, errors = clips_from_scene(scene, asset_id, config, funnel=funnel)
     seconds = time.perf_counter() - start
     if args.preview:
         try:
@@ -83,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     for clip in clips:
         print(f"  {clip.clip_id}  {clip.frames}x{clip.num_vertices}  faces {clip.num_faces}  "
               f"{clip.extra['method']}  error {clip.resample_error:.2e}  max move {clip.max_displacement:.3f}")
+    print(f"  funnel: {funnel.animations} animation(s) -> {funnel.windows} window(s) -> {funnel.clips} clip(s)")
     for kind, count in sorted(kinds.items()):
         print(f"  {count} {kind}")
     for row in errors:

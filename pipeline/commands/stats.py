@@ -9,12 +9,14 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "stats",
         help="report on a job output (DuckDB over its Parquet tables)",
-        description="Counts by source, licence and split, histograms and top errors of a job output; "
-        "or run any SQL query over the views assets, clips, captions, errors, shards. Only the partitions of the "
-        "stage hashes named in OUT/job.json are read (every partition when there is no job.json).",
+        description="The yield funnel and rejections by source kind, counts by licence and split, histograms and "
+        "top errors of a job output; or any SQL query over one view per table (provenance, assets, clips, "
+        "clip_arrays, funnel, captions, errors, shards: docs/tables.md). Only the partitions of the stage hashes "
+        "named in OUT/job.json are read (every partition when there is no job.json).",
     )
     parser.add_argument("out", help="job output folder (local path or s3://bucket/prefix)")
-    parser.add_argument("--sql", help='run this query instead of the report, e.g. "SELECT split, count(*) FROM shards GROUP BY 1"')
+    parser.add_argument("--sql", help="run this query instead of the report, "
+                        'e.g. "SELECT split, count(*) FROM clips GROUP BY 1"')
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)")
     parser.add_argument("--plot", metavar="DIR", help="also write PNG histograms into DIR")
     parser.add_argument("--bins", type=int, default=10, help="histogram bins (default: 10)")
@@ -79,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             columns, rows = run_query(con, args.sql)
         except duckdb.Error as exc:
-            raise UserError(f"query failed: {exc}; the views are assets, clips, captions, errors, shards") from None
+            from schemas.tables import TABLES
+
+            raise UserError(f"query failed: {exc}; the views are {', '.join(TABLES)} (docs/tables.md)") from None
         if args.format == "json":
             print(json.dumps(_records(columns, rows), indent=1))
         else:

@@ -71,7 +71,7 @@ def print_summary(out: Path, summary: dict) -> None:
     print(f"outputs in {out}/:")
     for name, path in summary["paths"].items():
         print(f"  {name:<9}{out}/{path}")
-    print(f"query them: dymesh stats {out}   (DuckDB views: assets, clips, captions, errors, shards)")
+    print(f"query them: dymesh stats {out}   (a DuckDB view per table: docs/tables.md)")
 
 
 def run(args) -> int:

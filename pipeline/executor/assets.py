@@ -43,7 +43,7 @@ class AssetScheduler:
         # a task must fit on one node: cap memory requests by the largest node's memory resource
         node_memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
         self.node_memory = node_memory or 64 * 1024 * MiB
-        self.config_refs = ray.put(job.evaluate), ray.put(job.resample)
+        self.config_refs = ray.put(job.evaluate), ray.put(job.resample), ray.put(job.split)
         self.task = ray.remote(clips_for_asset)
         self.running: dict = {}  # ObjectRef -> Attempt
 
@@ -60,8 +60,8 @@ class AssetScheduler:
             data = (self.out / asset.blob).read_bytes()
         except OSError as exc:
             return failed_asset(asset_id, "blob-unreadable", f"{source}: its stored bytes {asset.blob} cannot be "
-                                f"read ({exc.strerror or exc}); remove {self.out}/harvest to harvest again", source,
-                                number)
+                                f"read ({exc.strerror or exc}); remove {self.out}/markers/harvest to harvest again",
+                                source, number)
         try:
             ref = self.task.options(num_cpus=1, memory=self.memory_for(asset_id), max_retries=0).remote(
                 asset_id, data, asset.format, source, *self.config_refs)

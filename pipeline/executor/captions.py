@@ -2,10 +2,11 @@
 
 `map_batches` with an actor pool of `CaptionUnits` (the model loads once per actor; Ray Data restarts an actor
 that dies mid-task); each call waits until the driver says its unit's clips are committed (polling the driver-side
-`PartitionReader`), then captions those of them that have no caption kept from an earlier run. A background thread streams the results back with `iter_rows` and hands
-each unit's CaptionResult to `commit(unit, result)` as it arrives, while the main thread keeps dispatching
-evaluate tasks. A failure on either side stops the other: an evaluation error sets the reader's stop flag (waiting
-actors return at once, nothing is committed for them); a caption error is kept in `error` for the main thread.
+`PartitionReader`), then captions those of them that have no caption kept from an earlier run. A background thread
+streams the results back with `iter_rows` and hands each unit's CaptionResult to `commit(unit, result)` as it
+arrives, while the main thread keeps dispatching evaluate tasks. A failure on either side stops the other: an
+evaluation error sets the reader's stop flag (waiting actors return at once, nothing is committed for them); a
+caption error is kept in `error` for the main thread.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class CaptionUnit:
 
     unit: str
     clips: str  # path of the unit's clips partition
+    arrays: str  # path of its clip_arrays partition
     assets: dict[str, dict]  # asset id -> {"name", "tags"}
     done: tuple[str, ...] = ()
 
@@ -96,10 +98,11 @@ class CaptionUnits:
             if state == STOPPED:
                 results.append(STOPPED)
                 continue
-            table = ray.get(self.reader.read.remote(item.clips))
-            if item.done:
-                table = table.filter(pc.invert(pc.is_in(table.column("clip_id"), value_set=pa.array(item.done))))
-            results.append(captions_for_unit(self.captioner, table, item.assets) if table.num_rows
+            clips, arrays = ray.get([self.reader.read.remote(item.clips), self.reader.read.remote(item.arrays)])
+            if item.done:  # the same mask on both tables keeps them row for row
+                pending = pc.invert(pc.is_in(clips.column("clip_id"), value_set=pa.array(item.done)))
+                clips, arrays = clips.filter(pending), arrays.filter(pending)
+            results.append(captions_for_unit(self.captioner, clips, arrays, item.assets) if clips.num_rows
                            else CaptionResult([], []))
         return {"unit": np.array(units), "result": object_column(results)}
 
@@ -124,7 +127,7 @@ class CaptionStream:
     def items(self) -> list[dict]:
         h, m = self.plan.hashes, self.manifest
         return [{"item": CaptionUnit(
-            u, str(m.partition("clips", h.resample, u).resolve()),
+            u, *(str(m.partition(t, h.resample, u).resolve()) for t in ("clips", "clip_arrays")),
             {a: {"name": self.plan.assets[a].name, "tags": self.plan.assets[a].tags} for a in self.plan.units[u]},
             tuple(sorted(self.done.get(u, ()))),
         )} for u in self.units]

@@ -11,9 +11,14 @@ from stages.caption.phrasing import distinct_captions
 
 
 class MotionBackend:
-    """Runs on any CPU; deterministic (phrasing seeded by clip id and caption index)."""
+    """Runs on any CPU; deterministic (phrasing seeded by clip id and caption index).
 
-    cpu_stand_in = False  # its own labelled backend (model "motion-heuristic"), not a stand-in for a VLM
+    A CPU stand-in for the VLM captioner: it phrases trajectory statistics and the asset's name and tags, it
+    never looks at the renders, so its rows say `cpu_stand_in = true` (caption rows and sample JSON) next to
+    backend "motion", model "motion-heuristic".
+    """
+
+    cpu_stand_in = True
 
     def __init__(self, config: CaptionConfig) -> None:
         self.config = config

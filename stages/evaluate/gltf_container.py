@@ -15,6 +15,8 @@ import urllib.parse
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from stages import untrusted_files, untrusted_json
+
 from .errors import AssetError, LimitExceeded, MalformedAsset, UnsafeAsset, UnsupportedAsset
 from .limits import Limits
 
@@ -125,7 +127,7 @@ def read_document(data: bytes, name: str, folder: Path | None, limits: Limits) -
     if data[:4] == GLB_MAGIC:
         json_bytes, bin_chunk = _glb_chunks(data, name, limits)
     elif name.lower().endswith(".glb"):
-        raise MalformedAsset(name, f"not a GLB file (starts with {data[:8]!r}, expected magic b'glTF')")
+        raise MalformedAsset(name, "not a GLB file (it does not start with the magic b'glTF')")
     else:
         json_bytes = data
     gltf = _parse_json(json_bytes, name, limits)
@@ -140,8 +142,12 @@ def _glb_chunks(data: bytes, name: str, limits: Limits) -> tuple[bytes, bytes | 
     if len(data) < 12:
         raise MalformedAsset(name, f"GLB header truncated ({len(data)} of 12 bytes)")
     _, version, length = struct.unpack_from("<4sII", data, 0)
+    if version == 1 and len(data) >= 20 and struct.unpack_from("<I", data, 16)[0] == 0:  # KHR_binary_glTF layout
+        raise UnsupportedAsset(name, "glTF 1.0 binary (GLB version 1, KHR_binary_glTF); only glTF 2.0 is read: "
+                                     "convert it to glTF 2.0 first")
     if version != 2:
-        raise UnsupportedAsset(name, f"GLB container version {version} (only version 2 is glTF 2.0)")
+        raise MalformedAsset(name, f"GLB header has container version {version}: neither GLB 2 nor a glTF 1.0 "
+                                   "binary (damaged header?)")
     if length > len(data):
         raise MalformedAsset(name, f"GLB header says {length} bytes but the file has {len(data)} (truncated?)")
     chunks: list[tuple[int, bytes]] = []
@@ -161,19 +167,18 @@ def _glb_chunks(data: bytes, name: str, limits: Limits) -> tuple[bytes, bytes | 
     return chunks[0][1], bin_chunk
 
 
-def _reject_constant(token: str) -> float:
-    raise ValueError(f"{token} is not valid JSON")
-
-
 def _parse_json(raw: bytes, name: str, limits: Limits) -> dict:
     if len(raw) > limits.max_json_bytes:
         raise LimitExceeded(name, f"JSON is {len(raw)} bytes, over the {limits.max_json_bytes} byte cap")
     try:
         text = raw.decode("utf-8-sig")
-        gltf = json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise MalformedAsset(name, f"not UTF-8 JSON ({exc.reason} at byte {exc.start})") from None
-    except (ValueError, RecursionError) as exc:
+    try:
+        gltf = untrusted_json.loads(text)
+    except untrusted_json.JsonTooDeep as exc:
+        raise LimitExceeded(name, str(exc)) from None
+    except ValueError as exc:
         raise MalformedAsset(name, f"not valid JSON ({exc})") from None
     if not isinstance(gltf, dict):
         raise MalformedAsset(name, f"JSON top level is {_describe(gltf)}, not an object")
@@ -256,14 +261,11 @@ def _side_file(doc: Document, uri: str, where: str, folder: Path | None, length:
         raise doc.fail(UnsafeAsset, f"{where}.uri {shown} escapes the asset folder with '..'")
     if folder is None:
         raise doc.fail(UnsafeAsset, f"{where}.uri {shown} is a side file, but the asset was given as bytes without a folder")
-    root = folder.resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root):
-        raise doc.fail(UnsafeAsset, f"{where}.uri {shown} resolves outside the asset folder")
-    if not path.is_file():
-        raise doc.fail(MalformedAsset, f"{where}.uri {shown}: file not found next to the asset")
-    size = path.stat().st_size
-    if size > doc.limits.max_buffer_bytes:
-        raise doc.fail(LimitExceeded, f"{where}.uri {shown} is {size} bytes, over the {doc.limits.max_buffer_bytes} cap")
-    with open(path, "rb") as handle:
-        return handle.read(max(length, 0))
+    try:  # a regular file inside the folder (symlinks resolved), never a FIFO or device; byteLength bytes of it
+        return untrusted_files.read_regular(str(folder / relative), max(length, 0), root=str(folder), what=shown,
+                                            allow_more=True)
+    except untrusted_files.UntrustedFileError as exc:
+        if exc.kind == "outside-root":
+            raise doc.fail(UnsafeAsset, f"{where}.uri {shown} resolves outside the asset folder") from None
+        error = {"hard-link": UnsafeAsset, "limit": LimitExceeded}.get(exc.kind, MalformedAsset)
+        raise doc.fail(error, f"{where}.uri {shown}: {exc.detail}") from None

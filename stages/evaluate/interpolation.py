@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 INTERPOLATIONS = ("LINEAR", "STEP", "CUBICSPLINE")
-EPSILON = float(np.finfo(np.float64).eps)  # three.js Number.EPSILON
+LERP_ABOVE = 0.9995  # three.js Quaternion.slerpFlat: |dot| at or above this lerps and normalises
 
 
 def sample(keys: np.ndarray, values: np.ndarray, interpolation: str, times: np.ndarray,
@@ -34,7 +34,13 @@ def sample(keys: np.ndarray, values: np.ndarray, interpolation: str, times: np.n
     if interpolation == "CUBICSPLINE":
         return _hermite(values, i0, i1, u, dt.reshape(u.shape), rotation)
     if rotation:
-        return slerp(values[i0], values[i1], u)
+        out = slerp(values[i0], values[i1], u)
+        # outside the keys three.js copies the stored key (Interpolant.copySampleValue_), not normalised
+        before, after = times < keys[0], times >= keys[-1]
+        if before.any() or after.any():
+            out[before] = values[0]
+            out[after] = values[-1]
+        return out
     return values[i0] + (values[i1] - values[i0]) * u
 
 
@@ -48,25 +54,29 @@ def _hermite(values: np.ndarray, i0: np.ndarray, i1: np.ndarray, u: np.ndarray, 
 
 
 def slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Shortest-path spherical interpolation of quaternions [T, 4] by fractions [T, 1].
+    """Shortest-path interpolation of quaternions [T, 4] by fractions [T, 1], as three.js (r187) does it.
 
-    Follows three.js Quaternion.slerpFlat (the reference) exactly: keys are used as stored (not
-    re-normalised), u = 0 / 1 give the keys themselves, nearly equal keys fall back to normalised lerp.
+    Follows the current three.js Quaternion.slerpFlat (used by QuaternionLinearInterpolant, what GLTFLoader's
+    LINEAR rotation tracks play): keys are used as stored, so gltfpack's int16 keys (dequantised, not unit
+    length) are not re-normalised first; equal keys give the first key; q1 is negated when the dot product is
+    negative; at |dot| >= 0.9995 the result is a lerp normalised to unit length, below it the slerp weights
+    sin((1-u)θ)/sin θ and sin(uθ)/sin θ with θ = acos(|dot|) (not normalised). Earlier three.js versions
+    slerped down to sin²θ > EPSILON and normalised only then; quantised keys are where the two differ.
     """
-    cos = np.einsum("...i,...i->...", q0, q1)[..., None]
-    direction = np.where(cos >= 0, 1.0, -1.0)
-    sqr_sin = 1.0 - cos * cos
-    curved = sqr_sin > EPSILON
-    sin = np.sqrt(np.where(curved, sqr_sin, 1.0))
-    angle = np.arctan2(sin, cos * direction)
-    w0 = np.where(curved, np.sin((1.0 - u) * angle) / sin, 1.0 - u)
-    w1 = np.where(curved, np.sin(u * angle) / sin, u) * direction
+    equal = np.all(q0 == q1, axis=-1, keepdims=True)
+    dot = np.einsum("...i,...i->...", q0, q1)[..., None]
+    q1 = np.where(dot < 0, -q1, q1)
+    dot = np.abs(dot)
+    curved = dot < LERP_ABOVE
+    theta = np.arccos(np.where(curved, dot, 0.0))
+    sin = np.where(curved, np.sin(theta), 1.0)
+    w0 = np.where(curved, np.sin((1.0 - u) * theta) / sin, 1.0 - u)
+    w1 = np.where(curved, np.sin(u * theta) / sin, u)
     out = w0 * q0
     out += w1 * q1
     if not curved.all():
         out = np.where(curved, out, normalise(out))
-    np.copyto(out, q0, where=np.all(q0 == q1, axis=-1, keepdims=True) | (u == 0.0))
-    np.copyto(out, q1, where=u == 1.0)
+    np.copyto(out, q0, where=equal)
     return out
 
 

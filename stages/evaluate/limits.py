@@ -29,6 +29,8 @@ class Limits:
     max_frames: int = 100_000  # times per evaluate() call
     max_output_bytes: int = 2048 * MiB  # output T*V*3*4 plus per-frame matrices of one evaluate() call
     influences: Literal["all", "first4"] = "all"  # skin influences per vertex: all sets, or the first 4 (three.js)
+    convert_timeout_s: float = 120.0  # wall clock of one Blender conversion (.fbx, .blend, ...; stages.formats.blender)
+    convert_memory_mb: int = 4096  # address-space cap of the Blender conversion subprocess
 
     def __post_init__(self):
         if self.influences not in ("all", "first4"):

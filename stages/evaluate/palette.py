@@ -9,12 +9,18 @@ morphing primitives are transformed per primitive. Matrices are composed in floa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:  # imported where a matrix is built: loading an asset does not need scipy
+    from scipy import sparse
 
 
 def influence_matrix(entries: np.ndarray, weights: np.ndarray, palette_size: int) -> sparse.csr_matrix:
     """Sparse float32 [n, P] weights of palette entries [n, k] per vertex (repeated entries of a vertex add up)."""
+    from scipy import sparse
+
     n, k = entries.shape
     rows = np.repeat(np.arange(n), k)
     return sparse.csr_matrix((weights.reshape(-1).astype(np.float32), (rows, entries.reshape(-1))),
@@ -29,6 +35,8 @@ def point_blend_matrix(parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray
     vertices in no part get empty rows. Built in CSR order directly (a repeated entry of a vertex stays two
     terms of one sum).
     """
+    from scipy import sparse
+
     counts = np.zeros(vertices, dtype=np.int64)
     data, indices = [], []
     for first, entries, weights, points in parts:

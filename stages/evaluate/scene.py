@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from .accessors import AccessorReader
 from .animation import Animation, AnimationInfo, ChannelGroup, read_animations
+from stages.untrusted_files import UntrustedFileError, read_regular
+
 from .errors import AssetError, BadData, LimitExceeded, MalformedAsset
 from .gltf_container import Document, read_document
 from .interpolation import sample
@@ -19,6 +21,9 @@ from .palette import (blend_fixed_points, blend_moving_points, influence_matrix,
 from .primitives import TRIANGLE_MODES, Primitive, read_primitives
 from .scene_graph import NodeGraph, compose, default_scene_nodes, dynamic_levels, read_nodes, world_matrices
 from .skinning import Skin, read_skin
+
+if TYPE_CHECKING:  # scipy is imported on the first evaluate(): `dymesh inspect` never pays for it
+    from scipy import sparse
 
 TRS_PATHS = ("translation", "rotation", "scale")
 CACHED_SETS = 8  # per-clip structures (fixed blend, dynamic node levels) kept for this many distinct clips
@@ -254,14 +259,9 @@ def load_asset(path: str | Path, limits: Limits = Limits()) -> Scene:
     """A Scene from a .glb, or a .gltf whose side files lie in (or below) its folder."""
     path = Path(path)
     name = str(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise MalformedAsset(name, f"cannot read the file ({exc.strerror})") from None
-    if not path.is_file():
-        raise MalformedAsset(name, "not a regular file")
-    if size > limits.max_file_bytes:
-        raise LimitExceeded(name, f"file is {size} bytes, over the {limits.max_file_bytes} byte cap")
-    with open(path, "rb") as handle:
-        data = handle.read(limits.max_file_bytes + 1)
+    try:  # a regular file only (never a FIFO or device), at most the cap whatever stat says
+        data = read_regular(name, limits.max_file_bytes, follow_links=True)
+    except UntrustedFileError as exc:
+        error = LimitExceeded if exc.kind == "limit" else MalformedAsset
+        raise error(name, exc.detail) from None
     return load_asset_bytes(data, name=name, limits=limits, folder=path.parent)

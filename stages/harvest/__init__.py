@@ -13,17 +13,19 @@ from concurrent.futures import ThreadPoolExecutor
 from schemas.tables import error_row
 from stages.harvest.blob_store import BlobStore, content_id
 from stages.harvest.item import FetchError, Item, TransientError
-from stages.harvest.pack import name_and_tags
+from stages.harvest.metadata import read_metadata
 
 __all__ = ["BlobStore", "content_id", "harvest_source", "list_source", "FetchError", "Item"]
 
 
 def list_source(source, config, base_dir: str) -> tuple[list[Item], list[tuple[str, str, str]]]:
     """Items of one source (sorted by uri) and (uri, error type, message) for what could not be listed."""
-    from stages.harvest import generated, local, objaverse_source, objectstore, url_list
+    from stages.harvest import (amass, blender_files, dt4d, generated, local, objaverse_source, objaverse_xl,
+                                objectstore, url_list)
 
     modules = {"local": local, "url-list": url_list, "objectstore": objectstore, "objaverse": objaverse_source,
-               "generated": generated}
+               "generated": generated, "dt4d": dt4d, "amass": amass, "blender": blender_files,
+               "objaverse-xl": objaverse_xl}
     items, problems = modules[source.kind].list_items(source, config, base_dir)
     return sorted(items, key=lambda item: item.uri), problems
 
@@ -33,8 +35,9 @@ def _fetch(item: Item):
         return item.fetch()
     except FetchError as exc:
         return exc
-    except (OSError, ValueError) as exc:  # anything else a reader raises is still one failed input
-        return FetchError(type(exc).__name__, f"{item.uri}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - anything else a reader raises is still one failed input
+        detail = " ".join(str(exc).split())[:200]
+        return FetchError(type(exc).__name__, f"{item.uri}: {type(exc).__name__}: {detail}")
 
 
 def harvest_source(source, config, base_dir: str, store: BlobStore, progress=None,
@@ -54,7 +57,8 @@ def harvest_source(source, config, base_dir: str, store: BlobStore, progress=Non
                 progress.update(1)
             if isinstance(result, FetchError):
                 errors.append(error_row("harvest", item.uri, result.kind, str(result), source=item.uri,
-                                        attempt=result.attempts, transient=isinstance(result, TransientError)))
+                                        attempt=result.attempts, status=getattr(result, "status", "failed"),
+                                        transient=isinstance(result, TransientError)))
                 continue
             data, fmt = result
             if not data:
@@ -62,10 +66,11 @@ def harvest_source(source, config, base_dir: str, store: BlobStore, progress=Non
                                         source=item.uri))
                 continue
             asset_id, blob = store.put(data, fmt)
-            name, tags = name_and_tags(data) if not item.tags else ("", list(item.tags))
-            rows.append({"asset_id": asset_id, "kind": item.kind, "uri": item.uri, "name": item.name or name,
-                         "license": item.license, "attribution": item.attribution, "tags": tags,
-                         "bytes": len(data), "format": fmt, "blob": blob})
+            meta = read_metadata(data)  # what the file says; what the source says (item) comes first
+            rows.append({"asset_id": asset_id, "source_kind": item.kind, "uri": item.uri, "name": item.name or meta.name,
+                         "license": item.license or meta.license, "attribution": item.attribution or meta.attribution,
+                         "tags": list(item.tags or meta.tags), "file_bytes": len(data), "file_format": fmt,
+                         "blob_path": blob})
     rows += [row for old_rows, _ in kept for row in old_rows]
     errors += [row for _, old_errors in kept for row in old_errors]
     return sorted(rows, key=lambda r: r["uri"]), sorted(errors, key=lambda e: e["unit_id"])

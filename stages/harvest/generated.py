@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from stages.harvest.item import Item
-from stages.harvest.pack import name_and_tags
+from stages.harvest.metadata import read_metadata
 
 
 def list_items(source, config, base_dir: str) -> tuple[list[Item], list[tuple[str, str, str]]]:
@@ -16,8 +16,8 @@ def list_items(source, config, base_dir: str) -> tuple[list[Item], list[tuple[st
     with tempfile.TemporaryDirectory(prefix="dymesh-generated-") as folder:
         for path in generate_assets(source.count, source.seed, folder):
             data = Path(path).read_bytes()
-            name, tags = name_and_tags(data)
+            meta = read_metadata(data)
             items.append(Item(kind="generated", uri=f"generated:seed{source.seed}/{Path(path).name}",
-                              name=name or Path(path).stem, license="CC0-1.0", attribution="DyMesh generator",
-                              tags=tuple(tags), fetch=lambda data=data: (data, "glb")))
+                              name=meta.name or Path(path).stem, license="CC0-1.0", attribution="DyMesh generator",
+                              tags=meta.tags, fetch=lambda data=data: (data, "glb")))
     return items, []

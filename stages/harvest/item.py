@@ -49,12 +49,21 @@ def with_retries(action: Callable[[], T], retries: int, backoff_s: float) -> T:
             time.sleep(backoff_s * 2 ** (attempt - 1))
 
 
-def read_capped(stream, cap: int, what: str) -> bytes:
-    """Read at most `cap` bytes; more is a FetchError of kind "limit"."""
-    data = stream.read(cap + 1)
-    if len(data) > cap:
-        raise FetchError("limit", f"{what}: larger than the {cap} byte cap (harvest.max_asset_bytes)")
-    return data
+def read_bounded(read: Callable[[int], bytes], cap: int, deadline: float | None, what: str,
+                 chunk: int = 8 * 1024 * 1024) -> bytes:
+    """Read a stream through `read(n)` (returning what has arrived) up to EOF: more than `cap` bytes is a
+    FetchError of kind "limit", passing `deadline` (time.monotonic) a TransientError of kind "timeout"."""
+    parts, total = [], 0
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TransientError("timeout", f"{what}: download took longer than harvest.transfer_timeout_s")
+        data = read(min(chunk, cap + 1 - total))
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+        total += len(data)
+        if total > cap:
+            raise FetchError("limit", f"{what}: larger than the {cap} byte cap (harvest.max_asset_bytes)")
 
 
 def format_of(name: str) -> str:

@@ -13,7 +13,8 @@ import threading
 import urllib.error
 import warnings
 
-from stages.harvest.item import FetchError, Item, TransientError, read_capped, with_retries
+from stages.harvest.item import FetchError, Item, TransientError, with_retries
+from stages.untrusted_files import UntrustedFileError, read_regular
 
 SKETCHFAB_LICENSES = {
     "by": "CC-BY-4.0",
@@ -127,12 +128,12 @@ class BatchDownloader:
 
     def fetch(self, uid: str) -> tuple[bytes, str]:
         path = self.path(uid)
-        size = os.path.getsize(path)
-        if size > self.config.max_asset_bytes:
-            raise FetchError("limit", f"objaverse:{uid}: {size} bytes, over the {self.config.max_asset_bytes} "
-                                      "byte cap (harvest.max_asset_bytes)")
-        with open(path, "rb") as handle:
-            return read_capped(handle, self.config.max_asset_bytes, f"objaverse:{uid}"), "glb"
+        try:  # a regular file only, at most the cap whatever stat says
+            return read_regular(path, self.config.max_asset_bytes, follow_links=True, timeout_s=self.config.timeout_s,
+                                what=f"objaverse:{uid}"), "glb"
+        except UntrustedFileError as exc:
+            hint = " (harvest.max_asset_bytes)" if exc.kind == "limit" else ""
+            raise FetchError(exc.kind, f"{exc}{hint}") from None
 
 
 def list_items(source, config, base_dir: str) -> tuple[list[Item], list[tuple[str, str, str]]]:

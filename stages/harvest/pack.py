@@ -11,6 +11,8 @@ import struct
 from typing import Callable
 from urllib.parse import unquote
 
+from stages import untrusted_json
+
 GLB_MAGIC = 0x46546C67
 CHUNK_JSON = 0x4E4F534A
 CHUNK_BIN = 0x004E4942
@@ -18,6 +20,7 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".ktx2": "image/ktx2"}
 
 SideReader = Callable[[str], "bytes | None"]
+MAX_JSON_VALUES = 1_000_000  # JSON parsed in the harvest driver: ~50 MB of Python objects at most per document
 
 
 def side_file_name(uri: object) -> str | None:
@@ -49,8 +52,8 @@ def glb_bytes(document: dict, binary: bytes | None) -> bytes:
 def pack_gltf(text: bytes, read_side: SideReader) -> tuple[bytes, str]:
     """Returns (bytes, format): a packed .glb when a side file was inlined, else the .gltf bytes unchanged."""
     try:
-        document = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+        document = untrusted_json.loads(text, max_items=MAX_JSON_VALUES)
+    except ValueError:  # not JSON, too deep or too many values: left as it is for the evaluator to report
         return text, "gltf"
     if not isinstance(document, dict):
         return text, "gltf"
@@ -113,23 +116,12 @@ def read_json_document(data: bytes, max_json_bytes: int = 64 * 1024 * 1024) -> d
             length, kind = struct.unpack_from("<II", data, 12)
             if kind != CHUNK_JSON or length > max_json_bytes:
                 return None
-            document = json.loads(data[20 : 20 + length])
+            document = untrusted_json.loads(data[20 : 20 + length], max_items=MAX_JSON_VALUES)
         else:
             if len(data) > max_json_bytes:
                 return None
-            document = json.loads(data)
-    except (ValueError, UnicodeDecodeError, struct.error):
+            document = untrusted_json.loads(data, max_items=MAX_JSON_VALUES)
+    except (ValueError, struct.error):
         return None
     return document if isinstance(document, dict) else None
 
-
-def name_and_tags(data: bytes) -> tuple[str, list[str]]:
-    """`asset.extras` name and tags when the file carries them (generated assets do)."""
-    document = read_json_document(data)
-    asset = document.get("asset") if document else None
-    extras = asset.get("extras") if isinstance(asset, dict) else None
-    if not isinstance(extras, dict):
-        return "", []
-    name = extras.get("name") if isinstance(extras.get("name"), str) else ""
-    tags = extras.get("tags") if isinstance(extras.get("tags"), list) else []
-    return name, [t for t in tags if isinstance(t, str)]

@@ -1,4 +1,4 @@
-"""`clips_from_scene`: one evaluated asset -> fixed-shape clips and error rows (no Ray, no I/O)."""
+"""`clips_from_scene`: one evaluated asset -> fixed-shape clips, error rows and its yield funnel (no Ray, no I/O)."""
 
 from __future__ import annotations
 
@@ -10,45 +10,40 @@ from schemas.sample import Clip
 from schemas.tables import error_row
 from stages.resample import filters
 from stages.resample.config import ResampleConfig
-from stages.resample.decimate import BudgetError
+from stages.resample.decimate import DecimationError
 from stages.resample.fingerprint import content_hash
-from stages.resample.motion import displacement, normalisation, pose_gap
-from stages.resample.quality import measured_rows, surface_error
+from stages.resample.funnel import Funnel
+from stages.resample.motion import displacement, normalisation
+from stages.resample.quality import MEASURES
+from stages.resample.short import loop_measure, loop_times, short_window
 from stages.resample.step_clock import StepClock
-from stages.resample.timeline import (
-    Window,
-    clip_id,
-    frame_count,
-    group_windows,
-    looped_window,
-    regular_windows,
-    union_times,
-)
-from stages.resample.vertex_count import to_vertex_count
-from stages.resample.weld import WeldedMesh, bbox_diagonal, weld
+from stages.resample.timeline import Window, clip_id, frame_count, group_windows, regular_windows, union_times
+from stages.resample.topology import Topologies
+from stages.resample.weld import WeldedMesh, bbox_diagonal
 
 STAGE = "resample"
 Rejection = tuple[str, str]  # (error_type, message)
+LIMITS = {"vertex": "max_vertex_error", "face": "max_face_error", "coverage": "max_coverage_error"}
 
 
 @dataclass
 class Resampled:
-    """One group of windows at N vertices: all its evaluated frames (rows), with per-row surface errors."""
+    """One group of windows at N vertices: all its evaluated frames (rows), with per-row surface measures."""
 
     vertices: np.ndarray  # [rows, N, 3]
     faces: np.ndarray
     method: str  # identity | subdivide | decimate
     source: WeldedMesh
-    hausdorff: np.ndarray  # [rows] absolute, NaN where not measured
-    chamfer: np.ndarray
+    measures: dict[str, np.ndarray]  # name -> [rows] absolute (stages.resample.quality)
 
 
 def clips_from_scene(
-    scene, asset_id: str, config: ResampleConfig, clock: StepClock | None = None
+    scene, asset_id: str, config: ResampleConfig, clock: StepClock | None = None, funnel: Funnel | None = None,
 ) -> tuple[list[Clip], list[dict]]:
     """Every clip of every animation of `scene` (sorted by clip id), and one error row per window not kept.
 
-    `clock` (optional) collects the seconds spent per step.
+    `clock` (optional) collects the seconds spent per step; `funnel` (optional) gets this asset's counts added:
+    animations seen, windows cut, clips kept, rows per rejection reason.
     """
     config.validate()
     clock = clock or StepClock()
@@ -56,18 +51,19 @@ def clips_from_scene(
     errors: list[dict] = []
     if not scene.animations:
         errors.append(_skip(asset_id, "no-animation", "the asset has no animations, so it has no clips"))
+    topologies = Topologies(scene, config, clock)
+    too_many = filters.too_many_vertices(int(scene.num_vertices), config)
     for info in scene.animations:
         with clock.step("evaluate"):
             windows = _plan(scene, asset_id, info, config, errors)
-        verdict = filters.too_many_vertices(int(scene.num_vertices), config)
-        if windows and verdict is not True:
-            errors.extend(_skip(_window_id(asset_id, info, w), "too-many-vertices", verdict[1]) for w in windows)
+        if windows and too_many is not True:
+            errors.extend(_skip(_window_id(asset_id, info, w), "too-many-vertices", too_many[1]) for w in windows)
             continue
         for group in group_windows(windows, int(scene.num_vertices), config.max_evaluate_bytes):
             group_clips: list[Clip] = []
             group_errors: list[dict] = []
             try:
-                _group_clips(scene, asset_id, info, group, config, group_clips, group_errors, clock)
+                _group_clips(scene, asset_id, info, group, config, group_clips, group_errors, clock, topologies)
             except Exception as exc:  # noqa: BLE001 - a bug or a library failure on one mesh must not stop the job
                 message = f"resampling failed: {type(exc).__name__}: {exc}"
                 group_clips = []
@@ -79,47 +75,47 @@ def clips_from_scene(
     if config.dedup:
         with clock.step("filters"):
             clips = _drop_duplicates(clips, errors)
+    if funnel is not None:
+        funnel.assets += 1
+        funnel.animations += len(scene.animations)
+        funnel.windows += len(clips)
+        funnel.clips += len(clips)
+        funnel.count(errors)
     return clips, errors
 
 
 def _plan(scene, asset_id: str, info, config: ResampleConfig, errors: list[dict]) -> list[Window]:
-    """Windows of each length; a too-short animation loops if its first and last poses match, else is skipped."""
+    """Windows of each length; an animation shorter than a length is filled by the short policies."""
     total = frame_count(info.duration, config.fps)
     windows: list[Window] = []
-    gap: float | Exception | None = None
+    measured: list[tuple[float, float]] = []
+
+    def measure() -> tuple[float, float]:  # evaluated once per animation, only if a policy asks
+        if not measured:
+            measured.append(loop_measure(scene.evaluate(info.index, loop_times(info.duration, config.fps))))
+        return measured[0]
+
     for length in config.frames:
         if total >= length:
             windows += regular_windows(info.duration, config.fps, length, config.stride, config.max_clips_per_animation)
             continue
-        if gap is None:
-            gap = _loop_gap(scene, info)
         unit = clip_id(asset_id, info.index, 0, length - 1)
-        if isinstance(gap, Exception):
-            errors.append(_row(unit, type(gap).__name__, f"evaluate failed: {gap}", "failed"))
-        elif gap <= config.loop_tolerance:
-            windows.append(looped_window(info.duration, config.fps, length))
+        try:
+            window = short_window(info.duration, length, config.fps, config.short_policies, config.loop_tolerance,
+                                  measure)
+        except Exception as exc:  # noqa: BLE001 - one bad animation must not stop the asset
+            errors.append(_row(unit, type(exc).__name__, f"evaluate failed: {exc}", "failed"))
+            continue
+        if isinstance(window, Window):
+            windows.append(window)
         else:
-            errors.append(_skip(
-                unit, "too-short",
-                f"animation {info.index} has {total} frames at {config.fps:g} fps, fewer than {length}, and does "
-                f"not loop (first/last pose gap {gap:.3g} > loop_tolerance {config.loop_tolerance})",
-            ))
+            errors.append(_skip(unit, "too-short", f"animation {info.index} has {window}"))
     return windows
 
 
-def _loop_gap(scene, info) -> float | Exception:
-    """Gap between the first and the last pose (inf for a zero-length animation), or the evaluation error."""
-    if info.duration <= 0:
-        return float("inf")
-    try:
-        poses = scene.evaluate(info.index, np.array([0.0, info.duration]))
-    except Exception as exc:  # noqa: BLE001 - one bad animation must not stop the asset
-        return exc
-    return pose_gap(poses[0], poses[1])
-
-
-def _group_clips(scene, asset_id, info, group: list[Window], config, clips, errors, clock: StepClock) -> None:
-    """Evaluate a group of windows once, resample it once, then cut and filter its clips."""
+def _group_clips(scene, asset_id, info, group: list[Window], config, clips, errors, clock: StepClock,
+                 topologies: Topologies) -> None:
+    """Evaluate a group of windows once, resample it with the asset's cached topology, then cut and filter."""
     names = [_window_id(asset_id, info, w) for w in group]
     times, rows = union_times(group)
     try:
@@ -138,7 +134,7 @@ def _group_clips(scene, asset_id, info, group: list[Window], config, clips, erro
         group, names, evaluated = [group[i] for i in keep], [names[i] for i in keep], times
         times, rows = union_times(group)
         trajectories = trajectories[np.searchsorted(evaluated, times)]
-    resampled = _resample(trajectories, scene.faces, rows, config, clock)
+    resampled = _resample(trajectories, rows, config, clock, topologies)
     if not isinstance(resampled, Resampled):
         errors.extend(_skip(n, *resampled) for n in names)
         return
@@ -151,13 +147,13 @@ def _group_clips(scene, asset_id, info, group: list[Window], config, clips, erro
                 errors.append(_skip(name, *clip))
 
 
-def _resample(trajectories, faces, rows, config: ResampleConfig, clock: StepClock) -> Resampled | Rejection:
-    """Weld, check the source size, bring to N vertices and measure the surface error on the measured rows."""
-    diagonal = bbox_diagonal(trajectories[0])
-    if diagonal == 0:
+def _resample(trajectories, rows, config: ResampleConfig, clock: StepClock,
+              topologies: Topologies) -> Resampled | Rejection:
+    """Weld, check the source size, bring to N vertices with the cached map, and measure the surface gates."""
+    if bbox_diagonal(trajectories[0]) == 0:
         return "degenerate", "all vertices coincide at the first frame"
     with clock.step("weld"):
-        welded = weld(trajectories, faces, config.weld_tolerance * diagonal)
+        welded, key, reference = topologies.weld(trajectories)
     count = welded.trajectories.shape[1]
     rejection = filters.first_rejection([
         ("too-few-vertices", lambda: filters.too_few_vertices(count, config)),
@@ -169,21 +165,55 @@ def _resample(trajectories, faces, rows, config: ResampleConfig, clock: StepCloc
         return "no-faces", "no triangle is left after welding and dropping degenerate faces"
     target = config.vertices if config.vertices != "native" else min(count, config.max_native_vertices)
     try:
-        vertices, new_faces, method = to_vertex_count(
-            welded.trajectories, welded.faces, target, config.min_part_vertices, clock
-        )
-    except BudgetError as exc:
-        return "too-many-parts", f"{exc}; use more vertices or 'native'"
-    hausdorff, chamfer = np.zeros(len(vertices)), np.zeros(len(vertices))
-    if method == "decimate":  # identity and splits inside source triangles keep the surface in every frame
-        with clock.step("quality"):
-            measured = measured_rows(rows, config.quality_frames)  # includes every window's first frame
-            hausdorff[:], chamfer[:] = np.nan, np.nan
-            hausdorff[measured], chamfer[measured] = surface_error(
-                vertices[measured], new_faces, welded.trajectories[measured], welded.faces,
-                config.quality_samples, config.seed,
-            )
-    return Resampled(vertices, new_faces, method, welded, hausdorff, chamfer)
+        topology = topologies.topology(key and key + (target,), welded, reference, target)
+    except DecimationError as exc:
+        return "decimation-failed", f"{exc}; use more vertices or 'native'"
+    unit = _row_diagonals(welded.trajectories, rows)
+    limits = {name: unit * _limit(config, name) for name in MEASURES}
+    vertices, measures = _apply(topology, welded, limits, clock)
+    if _worst(measures, limits) > 1 and key is not None:
+        # the reference pose did not hold for this motion (e.g. flat at rest, bent later): decimate again at
+        # the group's worst frame and keep whichever fails less
+        worst_row = int(np.argmax(np.max([measures[n] / limits[n] for n in ("face", "coverage")], axis=0)))
+        try:
+            retry = topologies.topology(None, welded, welded.trajectories[worst_row], target)
+        except DecimationError:
+            retry = None
+        if retry is not None:
+            again = _apply(retry, welded, limits, clock)
+            if _worst(again[1], limits) < _worst(measures, limits):
+                topology, (vertices, measures) = retry, again
+    return Resampled(vertices, topology.surface_map.faces, topology.surface_map.method, welded, measures)
+
+
+def _apply(topology, welded: WeldedMesh, limits: dict, clock: StepClock) -> tuple[np.ndarray, dict]:
+    """Resampled frames of the welded group and their surface measures (zeros where exact by construction)."""
+    with clock.step("transfer"):
+        vertices = topology.surface_map.apply(welded.trajectories)
+    if topology.gate is None:  # identity and splits of source faces lie on the source surface exactly
+        return vertices, {name: np.zeros(len(vertices)) for name in MEASURES}
+    with clock.step("quality"):
+        return vertices, topology.gate.measure(welded.trajectories, vertices, limits)
+
+
+def _worst(measures: dict, limits: dict) -> float:
+    """Largest measure / limit over all rows and measures (above 1: some row fails a gate)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = [np.nan_to_num(measures[n] / limits[n], nan=0.0, posinf=np.inf) for n in MEASURES]
+    return float(np.max(ratios))
+
+
+def _row_diagonals(trajectories: np.ndarray, rows: list[np.ndarray]) -> np.ndarray:
+    """Per evaluated row, the smallest first-frame bbox diagonal of the windows holding it (the gates' unit)."""
+    unit = np.full(len(trajectories), np.inf)
+    for row in rows:
+        unit[row] = np.minimum(unit[row], bbox_diagonal(trajectories[row[0]]))
+    return unit
+
+
+def _limit(config: ResampleConfig, name: str) -> float:
+    value = getattr(config, LIMITS[name])
+    return np.inf if value is None else value
 
 
 def _window_clip(asset_id, info, window: Window, name: str, row, resampled: Resampled, config) -> Clip | Rejection:
@@ -192,14 +222,13 @@ def _window_clip(asset_id, info, window: Window, name: str, row, resampled: Resa
     diagonal = bbox_diagonal(resampled.source.trajectories[row[0]])
     if not diagonal > 0:
         return "degenerate", "the source collapses to a point at the window's first frame"
-    metric = resampled.hausdorff if config.error_metric == "hausdorff" else resampled.chamfer
-    error = float(np.nanmax(metric[row]) / diagonal)
+    errors = {name: float(resampled.measures[name][row].max() / diagonal) for name in MEASURES}
     center, scale = normalisation(vertices[0])
     max_move, mean_move = displacement(vertices)
     rejection = filters.first_rejection([
         ("exploding", lambda: filters.exploding(vertices, max_move, config)),
         ("static", lambda: filters.static(max_move, config)),
-        ("resample-error", lambda: filters.resample_error(error, config)),
+        *[(f"{name}-error", lambda name=name: filters.surface_error(name, errors[name], config)) for name in MEASURES],
     ])
     if rejection:
         return rejection
@@ -208,7 +237,7 @@ def _window_clip(asset_id, info, window: Window, name: str, row, resampled: Resa
         asset_id=asset_id,
         animation=int(info.index),
         animation_name=str(info.name),
-        fps=float(config.fps),
+        fps=float(window.fps or config.fps),
         first_frame=window.first,
         last_frame=window.last,
         vertices=vertices,
@@ -218,16 +247,12 @@ def _window_clip(asset_id, info, window: Window, name: str, row, resampled: Resa
         source_vertices=int(resampled.source.trajectories.shape[1]),
         source_faces=int(len(resampled.source.faces)),
         looped=window.looped,
-        resample_error=error,
+        short_policy=window.short_policy,
+        resample_error=max(errors.values()),
         max_displacement=max_move,
         mean_displacement=mean_move,
         content_hash=content_hash(vertices, resampled.faces, center, scale, config.content_quantum),
-        extra={
-            "method": resampled.method,
-            "frame0_error": float(metric[row[0]] / diagonal),
-            "hausdorff": float(np.nanmax(resampled.hausdorff[row]) / diagonal),
-            "chamfer": float(np.nanmax(resampled.chamfer[row]) / diagonal),
-        },
+        extra={"method": resampled.method, **{f"{name}_error": value for name, value in errors.items()}},
     )
 
 

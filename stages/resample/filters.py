@@ -33,9 +33,17 @@ def static(max_displacement: float, config: ResampleConfig) -> Verdict:
     return _at_least(max_displacement, config.min_displacement, "max displacement", "min_displacement", DIAGONALS)
 
 
-def resample_error(error: float, config: ResampleConfig) -> Verdict:
-    what = f"{config.error_metric} surface error"
-    return _at_most(error, config.max_resample_error, what, "max_resample_error", DIAGONALS)
+SURFACE_MEASURES = {
+    "vertex": ("max distance of a resampled vertex to the evaluated surface", "max_vertex_error"),
+    "face": ("p99 distance of the resampled faces to the evaluated surface", "max_face_error"),
+    "coverage": ("p99 distance of the evaluated surface to the resampled one", "max_coverage_error"),
+}
+
+
+def surface_error(measure: str, error: float, config: ResampleConfig) -> Verdict:
+    """Gate `measure` (vertex | face | coverage, see stages.resample.quality), worst frame of the window."""
+    what, option = SURFACE_MEASURES[measure]
+    return _at_most(error, getattr(config, option), what + " (worst frame)", option, DIAGONALS)
 
 
 def duplicate(content_hash: str, seen: dict[str, str]) -> Verdict:
@@ -45,7 +53,8 @@ def duplicate(content_hash: str, seen: dict[str, str]) -> Verdict:
     return True
 
 
-FILTER_NAMES = ("too-few-vertices", "too-many-vertices", "exploding", "static", "resample-error", "duplicate")
+FILTER_NAMES = ("too-few-vertices", "too-many-vertices", "exploding", "static", "vertex-error", "face-error",
+                "coverage-error", "duplicate")
 
 
 def first_rejection(checks: list[tuple[str, Callable[[], Verdict]]]) -> tuple[str, str] | None:
@@ -55,7 +64,6 @@ def first_rejection(checks: list[tuple[str, Callable[[], Verdict]]]) -> tuple[st
         if verdict is not True:
             return name, verdict[1]
     return None
-
 
 
 def _at_least(value: float, limit: float | None, what: str, option: str, unit: str = "") -> Verdict:

@@ -1,26 +1,30 @@
-"""Longest-edge splitting with linearly interpolated trajectories, to reach an exact vertex count."""
+"""Longest-edge splitting of a reference surface, to reach an exact vertex count."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def split_to_count(trajectories: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Add vertices at midpoints of the longest frame-0 edges until there are exactly `target`.
+def split_to_count(points: np.ndarray, faces: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faces [F', 3] int32 and parents [target - V, 2] of the vertices added at edge midpoints until there are
+    exactly `target` (vertex V + i is the midpoint of parents[i], which may themselves be added vertices).
 
     Each split replaces every face on the edge (a, b) by two faces through the midpoint, keeping orientation.
     Per round, every edge that is the longest of all its faces is split (deterministic: ties by edge order).
     """
     faces = np.asarray(faces, dtype=np.int64)
-    if target < trajectories.shape[1]:
-        raise ValueError(f"cannot split down: {trajectories.shape[1]} vertices > target {target}")
-    if len(faces) == 0 and target > trajectories.shape[1]:
+    points = np.asarray(points, dtype=np.float64)
+    if target < len(points):
+        raise ValueError(f"cannot split down: {len(points)} vertices > target {target}")
+    if len(faces) == 0 and target > len(points):
         raise ValueError("cannot split a mesh without faces")
-    while trajectories.shape[1] < target:
+    parents = [np.zeros((0, 2), dtype=np.int64)]
+    while len(points) < target:
         edges, face_edges = _edges(faces)
-        chosen = _pick_edges(trajectories[0], edges, face_edges, target - trajectories.shape[1])
-        trajectories, faces = _split(trajectories, faces, edges, face_edges, chosen)
-    return trajectories, faces.astype(np.int32)
+        chosen = _pick_edges(points, edges, face_edges, target - len(points))
+        points, faces = _split(points, faces, edges, face_edges, chosen)
+        parents.append(edges[chosen])
+    return faces.astype(np.int32), np.concatenate(parents)
 
 
 def _edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +36,7 @@ def _edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _pick_edges(points: np.ndarray, edges: np.ndarray, face_edges: np.ndarray, wanted: int) -> np.ndarray:
     """Up to `wanted` edges, longest first, each the longest edge of every face it touches (so none share a face)."""
-    length = np.linalg.norm(points[edges[:, 0]].astype(np.float64) - points[edges[:, 1]], axis=1)
+    length = np.linalg.norm(points[edges[:, 0]] - points[edges[:, 1]], axis=1)
     order = np.lexsort((np.arange(len(edges)), -length))
     rank = np.empty(len(edges), dtype=np.int64)
     rank[order] = np.arange(len(edges))
@@ -43,14 +47,12 @@ def _pick_edges(points: np.ndarray, edges: np.ndarray, face_edges: np.ndarray, w
     return chosen[:wanted]
 
 
-def _split(trajectories, faces, edges, face_edges, chosen):
+def _split(points, faces, edges, face_edges, chosen):
     """Split the chosen edges (no two share a face) at their midpoints."""
-    count = trajectories.shape[1]
+    count = len(points)
     midpoint = np.full(len(edges), -1, dtype=np.int64)
     midpoint[chosen] = count + np.arange(len(chosen))
-    a, b = edges[chosen, 0], edges[chosen, 1]
-    new = 0.5 * (trajectories[:, a].astype(np.float64) + trajectories[:, b])
-    trajectories = np.concatenate([trajectories, new.astype(trajectories.dtype)], axis=1)
+    points = np.concatenate([points, 0.5 * (points[edges[chosen, 0]] + points[edges[chosen, 1]])])
 
     split_slot = midpoint[face_edges]  # [F, 3]: midpoint of edge (v_i, v_{i+1}) or -1
     has = (split_slot >= 0).any(axis=1)
@@ -63,4 +65,4 @@ def _split(trajectories, faces, edges, face_edges, chosen):
     first = np.stack([v0, m, v2], axis=1)
     second = np.stack([m, v1, v2], axis=1)
     faces = np.concatenate([kept, first, second])
-    return trajectories, faces
+    return points, faces

@@ -16,7 +16,12 @@ class Window:
     first: int
     last: int
     times: np.ndarray  # float64 [length]
-    looped: bool = False
+    short_policy: str = "none"  # how an animation shorter than the window filled it: none | loop | retime | hold
+    fps: float | None = None  # the clip's frame rate when it differs from the target (retime: effective fps)
+
+    @property
+    def looped(self) -> bool:
+        return self.short_policy == "loop"
 
 
 def clip_id(asset_id: str, animation: int, first: int, last: int) -> str:
@@ -64,7 +69,18 @@ def regular_windows(
 
 def looped_window(duration: float, fps: float, length: int) -> Window:
     """The one window of a looping animation shorter than `length` frames, wrapping around."""
-    return Window(length, 0, length - 1, looped_times(length, duration, fps), looped=True)
+    return Window(length, 0, length - 1, looped_times(length, duration, fps), short_policy="loop")
+
+
+def retimed_window(duration: float, length: int) -> Window:
+    """The whole animation (duration > 0) sampled at `length` evenly spaced frames: effective fps (length-1)/duration."""
+    times = np.linspace(0.0, duration, length)
+    return Window(length, 0, length - 1, times, short_policy="retime", fps=(length - 1) / duration)
+
+
+def held_window(duration: float, fps: float, length: int) -> Window:
+    """The animation at `fps`, its last pose held until `length` frames."""
+    return Window(length, 0, length - 1, frame_times(np.arange(length), duration, fps), short_policy="hold")
 
 
 def group_windows(windows: list[Window], vertex_count: int, max_bytes: int) -> list[list[Window]]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 
@@ -31,18 +29,55 @@ def weld(trajectories: np.ndarray, faces: np.ndarray, tolerance: float) -> Welde
 
     Each merged group keeps the trajectory of its lowest-index member; kept vertices stay in input order.
     """
+    return weld_pairs(trajectories, faces, candidate_pairs(trajectories[0], tolerance), tolerance)
+
+
+def candidate_pairs(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """Candidates for welding in one pose: (lowest member, member) [P, 2] of every group of vertices linked by
+    distances within `tolerance` (a star per group, not every pair: duplicated seams stay cheap to check)."""
+    if len(points) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = cKDTree(points).query_pairs(r=tolerance, output_type="ndarray").astype(np.int64).reshape(-1, 2)
+    if not len(pairs):
+        return pairs
+    lowest = lowest_linked(len(points), pairs)
+    members = np.flatnonzero(lowest != np.arange(len(points)))
+    return np.stack([lowest[members], members], axis=1)
+
+
+def lowest_linked(count: int, pairs: np.ndarray) -> np.ndarray:
+    """For each of `count` items, the lowest index linked to it through `pairs` [P, 2] (connected components by
+    hooking roots onto smaller roots and pointer jumping: a few passes over the pairs)."""
+    parent = np.arange(count)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    while True:
+        first, second = parent[pairs[:, 0]], parent[pairs[:, 1]]
+        low, high = np.minimum(first, second), np.maximum(first, second)
+        apart = low != high
+        if not apart.any():
+            return parent
+        np.minimum.at(parent, high[apart], low[apart])
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+
+
+def staying_pairs(trajectories: np.ndarray, pairs: np.ndarray, tolerance: float) -> np.ndarray:
+    """Mask of the pairs that stay within `tolerance` in every frame."""
+    return _max_gaps(trajectories, pairs) <= tolerance if len(pairs) else np.zeros(0, dtype=bool)
+
+
+def weld_pairs(trajectories: np.ndarray, faces: np.ndarray, pairs: np.ndarray, tolerance: float,
+               staying: np.ndarray | None = None) -> WeldedMesh:
+    """`weld` with the candidate pairs given (and, optionally, which of them stay together: `staying_pairs`)."""
     count = trajectories.shape[1]
     representative = np.arange(count)
-    if count > 1:
-        pairs = cKDTree(trajectories[0]).query_pairs(r=tolerance, output_type="ndarray")
-        if len(pairs):
-            pairs = pairs[_max_gaps(trajectories, pairs) <= tolerance]
-        if len(pairs):
-            graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
-            _, labels = connected_components(graph, directed=False)
-            lowest = np.full(labels.max() + 1, count)
-            np.minimum.at(lowest, labels, np.arange(count))
-            representative = lowest[labels]
+    if len(pairs):
+        pairs = pairs[staying_pairs(trajectories, pairs, tolerance) if staying is None else staying]
+    if len(pairs):
+        representative = lowest_linked(count, pairs)
     faces = clean_faces(representative[np.asarray(faces, dtype=np.int64)])
     return WeldedMesh(*drop_unreferenced(trajectories, faces))
 
@@ -53,7 +88,8 @@ def _max_gaps(trajectories: np.ndarray, pairs: np.ndarray, block_bytes: int = 64
     gaps = np.empty(len(pairs))
     for start in range(0, len(pairs), block):
         a, b = pairs[start : start + block, 0], pairs[start : start + block, 1]
-        gaps[start : start + block] = np.linalg.norm(trajectories[:, a] - trajectories[:, b], axis=-1).max(axis=0)
+        difference = trajectories[:, a] - trajectories[:, b]
+        gaps[start : start + block] = np.sqrt(np.einsum("tpd,tpd->tp", difference, difference).max(axis=0))
     return gaps
 
 

@@ -4,14 +4,17 @@ What their loaders read (train_dvae_dis.py / train_diff_dis.py, DyMeshDataset.__
     mesh_file = pickle.load(f); mesh_file["vertices"] (T, N, 3) absolute positions, mesh_file["faces"] (M, 3),
     mesh_file.get("caption", " "); they normalise by frame 0's bbox at load time.
 Export writes exactly that dict; arrays are pickled as `numpy.ndarray(shape, dtype, buffer)` so that both
-NumPy 1.x (their pin: 1.26) and 2.x load them. Import never runs pickle's normal loader: `SafeUnpickler`
-admits only NumPy array/dtype/scalar reconstruction (with allocation checks) and plain containers,
-strings and numbers; anything else (os.system, eval, ...) raises UnsafePickleError. Files are size-capped.
+NumPy 1.x (their pin: 1.26) and 2.x load them. Import never runs pickle's normal loader: the restricted
+unpickler of stages.shard.safe_pickle admits only NumPy array/dtype/scalar reconstruction and plain data within
+a memory budget; anything else (os.system, eval, ...) raises UnsafePickleError. Import reads only regular files
+inside its folder, size-capped; export names every file from a sanitised key, inside its output folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import pickle
 import re
 from pathlib import Path
@@ -19,131 +22,41 @@ from pathlib import Path
 import numpy as np
 
 from schemas.sample import Clip
+from stages.shard.safe_pickle import UnsafePickleError, safe_loads
+from stages.untrusted_files import UntrustedFileError, list_tree, read_regular, shown
+
+__all__ = ["UnsafePickleError", "safe_loads", "read_aam", "aam_bytes", "import_aam", "export_aam", "export_name"]
 
 MAX_FILE_BYTES = 1 << 30
-MAX_ARRAY_ELEMENTS = 1 << 28
+MAX_CAPTION_CHARS = 10_000
+MAX_LISTED_ENTRIES = 1_000_000
 
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked for something other than plain data and NumPy arrays."""
+def read_aam(path: str | Path, max_bytes: int = MAX_FILE_BYTES, root: str | Path | None = None) -> dict:
+    """One AnimateAnyMesh .bin: {"vertices" float32 [T,N,3], "faces" int32 [M,3], "caption" str}; checks shapes.
 
-
-def _checked_shape(shape) -> tuple[int, ...]:
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    if not all(isinstance(s, int) and s >= 0 for s in shape) or int(np.prod(shape, dtype=np.float64)) > MAX_ARRAY_ELEMENTS:
-        raise UnsafePickleError(f"array shape {shape} is not allowed (more than {MAX_ARRAY_ELEMENTS} elements or not integers)")
-    return shape
-
-
-def _plain_dtype(dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype.hasobject:
-        raise UnsafePickleError("object arrays are not allowed")
-    return dtype
-
-
-def _dtype(*args):
-    return _plain_dtype(np.dtype(*args))
-
-
-def _ndarray(shape, dtype, buffer=None, offset=0, strides=None, order=None):
-    if not isinstance(buffer, (bytes, bytearray)):
-        raise UnsafePickleError("numpy.ndarray(...) is only allowed over a bytes buffer")
-    return np.ndarray(_checked_shape(shape), _plain_dtype(dtype), buffer, offset, strides, order)
-
-
-def _reconstruct(subtype, shape, dtype):
-    if subtype is not _ndarray:  # what find_class gave for numpy.ndarray
-        raise UnsafePickleError("only numpy.ndarray can be reconstructed")
-    return np.ndarray.__new__(np.ndarray, _checked_shape(shape), dtype)
-
-
-def _scalar(dtype, data=None):
-    from numpy._core.multiarray import scalar
-
-    return scalar(_plain_dtype(dtype), data) if data is not None else scalar(_plain_dtype(dtype))
-
-
-def _frombuffer(buffer, dtype, shape, order):
-    return np.frombuffer(buffer, dtype=_plain_dtype(dtype)).reshape(_checked_shape(shape), order=order)
-
-
-def _encode(text, encoding="latin1"):
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafePickleError("_codecs.encode is only allowed for latin1 strings")
-    return text.encode("latin1")
-
-
-ALLOWED = {
-    ("numpy", "ndarray"): _ndarray,
-    ("numpy", "dtype"): _dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.multiarray", "scalar"): _scalar,
-    ("numpy._core.multiarray", "scalar"): _scalar,
-    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("_codecs", "encode"): _encode,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray,
-    ("builtins", "complex"): complex,
-}
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the names in ALLOWED; every other global raises UnsafePickleError."""
-
-    def find_class(self, module: str, name: str):
-        try:
-            return ALLOWED[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(f"pickle wants {module}.{name}; only NumPy arrays and plain data are allowed") from None
-
-    def persistent_load(self, pid):
-        raise UnsafePickleError("persistent ids are not allowed")
-
-
-def safe_loads(data: bytes, max_bytes: int = MAX_FILE_BYTES):
-    """Unpickle plain data and NumPy arrays only, from at most max_bytes."""
-    if len(data) > max_bytes:
-        raise UnsafePickleError(f"pickle of {len(data)} bytes is over the {max_bytes}-byte cap")
-    content = SafeUnpickler(io.BytesIO(data)).load()
-    _refuse_objects(content)
-    return content
-
-
-def _refuse_objects(value, depth: int = 0) -> None:
-    """Raise if any array in the loaded structure holds Python objects (or nesting is absurd)."""
-    if depth > 100:
-        raise UnsafePickleError("pickle nests deeper than 100 levels")
-    if isinstance(value, (np.ndarray, np.generic)):
-        _plain_dtype(value.dtype)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _refuse_objects(item, depth + 1)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            _refuse_objects(item, depth + 1)
-
-
-def read_aam(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> dict:
-    """One AnimateAnyMesh .bin: {"vertices" float32 [T,N,3], "faces" int32 [M,3], "caption" str}; checks shapes."""
+    Only a regular file is read (never a FIFO or device), inside `root` when given, at most `max_bytes`."""
     path = Path(path)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise UnsafePickleError(f"{path}: {size} bytes is over the {max_bytes}-byte cap")
-    content = safe_loads(path.read_bytes(), max_bytes)
+    try:
+        data = read_regular(str(path), max_bytes, root=None if root is None else str(root))
+    except UntrustedFileError as exc:
+        if exc.kind == "limit":
+            raise UnsafePickleError(str(exc)) from None
+        raise
+    content = safe_loads(data, max_bytes)
     if not isinstance(content, dict) or "vertices" not in content or "faces" not in content:
-        raise ValueError(f"{path}: expected a dict with 'vertices' and 'faces' (AnimateAnyMesh .bin)")
+        raise ValueError(f"{shown(str(path))}: expected a dict with 'vertices' and 'faces' (AnimateAnyMesh .bin)")
     vertices = np.asarray(content["vertices"], dtype=np.float32)
     faces = np.asarray(content["faces"])
     if vertices.ndim != 3 or vertices.shape[2] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"{path}: vertices {vertices.shape} / faces {faces.shape} are not (T, N, 3) / (M, 3)")
+        raise ValueError(f"{shown(str(path))}: vertices {vertices.shape} / faces {faces.shape} are not (T, N, 3) / "
+                         "(M, 3)")
     if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[1]):
-        raise ValueError(f"{path}: face indices outside [0, {vertices.shape[1]})")
+        raise ValueError(f"{shown(str(path))}: face indices outside [0, {vertices.shape[1]})")
     caption = content.get("caption", "")
-    return {"vertices": vertices, "faces": faces.astype(np.int32), "caption": caption if isinstance(caption, str) else ""}
+    caption = caption if isinstance(caption, str) else ""  # printable (lone surrogates escaped) and bounded
+    caption = caption.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_CAPTION_CHARS]
+    return {"vertices": vertices, "faces": faces.astype(np.int32), "caption": caption}
 
 
 class _ArrayPickler(pickle.Pickler):
@@ -172,8 +85,9 @@ CLIP_NAME = re.compile(r"^(?P<asset>.+?)_(?:offset|a)(?P<animation>\d+)_(?P<firs
 
 
 def clip_from_aam(path: str | Path, content: dict, fps: float = 10.0) -> Clip:
-    """A Clip from an imported .bin: ids from its name `<uid>_offset<k>_<first>-<last>` when it has that form."""
-    stem = Path(path).stem
+    """A Clip from an imported .bin: ids from its name `<uid>_offset<k>_<first>-<last>` when it has that form; the
+    split drawn from the asset id with the default stages.splits.SplitConfig."""
+    stem = shown(Path(path).stem)
     vertices, faces = content["vertices"], content["faces"]
     match = CLIP_NAME.match(stem)
     asset_id = match["asset"] if match else stem
@@ -181,6 +95,7 @@ def clip_from_aam(path: str | Path, content: dict, fps: float = 10.0) -> Clip:
     first = int(match["first"]) if match else 0
     from stages.resample.config import ResampleConfig
     from stages.resample.fingerprint import content_hash
+    from stages.splits import assign_split
 
     first_frame = vertices[0]
     center = (first_frame.max(0) + first_frame.min(0)) / 2
@@ -204,26 +119,38 @@ def clip_from_aam(path: str | Path, content: dict, fps: float = 10.0) -> Clip:
         max_displacement=float(displacement.max() / diagonal),
         mean_displacement=float(displacement.mean() / diagonal),
         content_hash=content_hash(vertices, faces, center, scale, ResampleConfig().content_quantum),
-        extra={"imported_from": str(path)},
+        split=assign_split(asset_id),
+        extra={"imported_from": shown(str(path))},
     )
 
 
 def import_aam(source: str | Path, out_dir: str, config=None, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[dict], list[dict], int]:
-    """Shard every `*.bin` under `source` (sorted by name) into out_dir; returns (shard rows, error rows, files seen)."""
+    """Shard every `*.bin` under `source` (sorted by name) into out_dir; returns (shard rows, error rows, files seen).
+
+    Listing is bounded and loop-safe (folder symlinks not followed); each file that cannot be read or unpickled
+    safely is one error row."""
     from schemas.tables import error_row
     from stages.shard.writer import write_shards
 
-    paths = sorted(Path(source).rglob("*.bin"), key=lambda p: (p.stem, str(p)))
-    errors: list[dict] = []
+    listing = list_tree(str(source), max_entries=MAX_LISTED_ENTRIES, wanted=lambda p: p.endswith(".bin"))
+    paths = sorted((Path(p) for p in listing.files), key=lambda p: (p.stem, str(p)))
+    errors: list[dict] = [error_row("aam-import", shown(p), kind, f"{shown(p)}: {detail}", source=shown(p))
+                          for p, kind, detail in listing.refused]
+    if listing.truncated:
+        errors.append(error_row("aam-import", shown(str(source)), "limit",
+                                f"{shown(str(source))}: listing stopped after {MAX_LISTED_ENTRIES} entries"))
     captions: dict[str, list[dict]] = {}
 
     def clips():
         for path in paths:
             try:
-                content = read_aam(path, max_bytes)
+                content = read_aam(path, max_bytes, root=source)
                 clip = clip_from_aam(path, content)
-            except (pickle.UnpicklingError, ValueError, EOFError, TypeError, AttributeError, IndexError) as exc:
-                errors.append(error_row("aam-import", path.stem, type(exc).__name__, f"{path}: {exc}", source=str(path)))
+            except Exception as exc:  # noqa: BLE001 - one bad file is one error row, never the end of the import
+                message = " ".join(str(exc).split())[:300]
+                kind = exc.kind if isinstance(exc, UntrustedFileError) else type(exc).__name__
+                errors.append(error_row("aam-import", shown(path.stem), kind, message,
+                                        source=shown(str(path))))
                 continue
             if content["caption"].strip():
                 captions[clip.clip_id] = [
@@ -233,20 +160,53 @@ def import_aam(source: str | Path, out_dir: str, config=None, max_bytes: int = M
             yield clip
 
     rows, shard_errors = write_shards(clips(), captions, {}, out_dir, config)
-    return rows, errors + shard_errors, len(paths)
+    return rows, errors + shard_errors, len(paths) + len(listing.refused)
+
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._+-]")
+MAX_NAME_BYTES = 200
+
+
+def export_name(key: str) -> str:
+    """A file name for a sample key: the key when it is plain (letters, digits, ._+-, no leading dot, short),
+    else its plain characters plus a digest of the whole key, so different keys never share a name."""
+    text = key if isinstance(key, str) else str(key)
+    plain = SAFE_NAME.sub("_", text).lstrip(".")[:MAX_NAME_BYTES]
+    if plain == text and plain:
+        return plain
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{plain[:MAX_NAME_BYTES - 17] or 'sample'}-{digest}"
+
+
+def _write_inside(folder: Path, name: str, data: bytes) -> None:
+    """Write `folder/name` through a temp file created exclusively (O_EXCL|O_NOFOLLOW), then one rename."""
+    path = folder / name
+    if path.parent != folder or name in (".", ".."):
+        raise ValueError(f"export name {name!r} is not a plain file name")
+    partial = folder / f".{name}.{os.getpid()}.partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def export_aam(shards: str, out_folder: str | Path, split: str | None = None) -> int:
-    """Write one `<key>.bin` per sample of a shard folder, as AnimateAnyMesh's loaders read them; returns the count."""
+    """Write one `<key>.bin` per sample of a shard folder, as AnimateAnyMesh's loaders read them; returns the count.
+
+    Keys come from the shards (tar member names): each is sanitised by export_name, so `../x`, absolute paths,
+    NUL and very long keys all stay plain file names inside `out_folder`."""
     from stages.shard.reader import ShardDataset
 
     out = Path(out_folder)
     out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
     count = 0
     for sample in ShardDataset(shards, split=split, rank=0, world_size=1, shuffle=False):
-        path = out / f"{sample['key']}.bin"
-        partial = out / f".{path.name}.partial"
-        partial.write_bytes(aam_bytes(sample["vertices"].numpy(), sample["faces"].numpy(), sample["caption"]))
-        partial.replace(path)
+        data = aam_bytes(sample["vertices"].numpy(), sample["faces"].numpy(), sample["caption"])
+        _write_inside(out, f"{export_name(sample['key'])}.bin", data)
         count += 1
     return count

@@ -10,9 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from schemas.sample import SAMPLE_FORMAT_VERSION, Clip
-
-CAPTION_FIELDS = ("caption_index", "text", "backend", "model", "revision", "prompt_hash", "cpu_stand_in")
+from schemas.sample import CAPTION_KEYS, SAMPLE_FORMAT_VERSION, Clip
+from stages.splits import SPLITS
 
 
 def sample_key(clip_id: str) -> str:
@@ -86,17 +85,16 @@ def choose_caption(captions: list[dict], backends: tuple[str, ...]) -> str:
     return str(ranked[0]["text"]) if ranked else ""
 
 
-def sample_metadata(clip: Clip, captions: list[dict], asset: dict | None, dtype: str, caption: str, split: str | None = None) -> dict:
-    """The `<key>.json` document: clip metadata (split overridden if given), captions with provenance, licence and attribution."""
+def sample_metadata(clip: Clip, captions: list[dict], asset: dict | None, dtype: str, caption: str) -> dict:
+    """The `<key>.json` document (schemas.sample): the clip's `clips` row, its captions and its asset's licence,
+    attribution and sources."""
     asset = asset or {}
     meta = dict(clip.metadata())
-    if split is not None:
-        meta["split"] = split
     meta.update(
         sample_format_version=SAMPLE_FORMAT_VERSION,
         vertices_dtype=dtype,
         caption=caption,
-        captions=[{f: r.get(f) for f in CAPTION_FIELDS} for r in sorted(captions, key=_caption_order)],
+        captions=[{f: r.get(f) for f in CAPTION_KEYS} for r in sorted(captions, key=_caption_order)],
         license=asset.get("license"),
         attribution=asset.get("attribution"),
         sources=[{k: s.get(k) for k in ("kind", "uri", "name", "license", "attribution")} for s in asset.get("sources") or []],
@@ -108,11 +106,11 @@ def _caption_order(row: dict) -> tuple:
     return (str(row.get("backend") or ""), str(row.get("model") or ""), int(row.get("caption_index") or 0))
 
 
-def sample_members(clip: Clip, captions: list[dict], asset: dict | None, dtype: str, backends, split: str | None = None) -> list[tuple[str, list]]:
-    """(member name, list of byte buffers) of one clip's sample, sorted by name; `split` overrides clip.split."""
+def sample_members(clip: Clip, captions: list[dict], asset: dict | None, dtype: str, backends) -> list[tuple[str, list]]:
+    """(member name, list of byte buffers) of one clip's sample, sorted by name."""
     key = sample_key(clip.clip_id)
     caption = choose_caption(captions, tuple(backends))
-    meta = sample_metadata(clip, captions, asset, dtype, caption, split)
+    meta = sample_metadata(clip, captions, asset, dtype, caption)
     document = json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     members = [
         (f"{key}.faces.npy", npy_parts(np.asarray(clip.faces, dtype="<i4"))),
@@ -128,6 +126,8 @@ FLOAT16_MAX = 65504.0
 
 def check_clip(clip: Clip, dtype: str = "float32") -> str | None:
     """Why a clip cannot be written as a sample with vertices of `dtype`, or None."""
+    if clip.split not in SPLITS:
+        return f"split must be one of {', '.join(SPLITS)} (stages.splits.assign_split), not {clip.split!r}"
     v, f = np.asarray(clip.vertices), np.asarray(clip.faces)
     if v.ndim != 3 or v.shape[2] != 3 or v.shape[0] < 1 or v.shape[1] < 1:
         return f"vertices must be [T, N, 3] with T, N >= 1, got shape {v.shape}"

@@ -14,11 +14,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from schemas.sample import Clip
 from schemas.tables import error_row
-from stages.shard.config import SPLITS, ShardConfig
+from stages.shard.config import ShardConfig
 from stages.shard.manifest import MANIFEST_NAME, write_manifest
 from stages.storage import filesystem, fsync_path, is_remote, join
 from stages.shard.sample import check_clip, sample_key, sample_members
-from stages.shard.splits import assign_split
+from stages.splits import SPLITS
 from stages.shard.tarformat import BLOCK, end_of_archive, member_header
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class ShardFile:
         self.stream = fs.open_output_stream(self.path) if remote else LocalFile(self.path, writeback=durable)
         self.hashing = ShardHasher()
         self.offset = 0
-        self.samples: list[tuple[str, int, int]] = []  # key, offset, size
+        self.samples: list[tuple[str, str, int, int]] = []  # clip id, key, offset, size
 
     def _write(self, pieces: list, size: int) -> None:
         if isinstance(self.stream, LocalFile):
@@ -135,9 +135,9 @@ class ShardFile:
         self.hashing.update(pieces)
         self.offset += size
 
-    def add(self, key: str, pieces: list, size: int) -> None:
+    def add(self, clip_id: str, key: str, pieces: list, size: int) -> None:
         """Append one sample given as its tar pieces and their total size (see `tar_pieces`)."""
-        self.samples.append((key, self.offset, size))
+        self.samples.append((clip_id, key, self.offset, size))
         self._write(pieces, size)
 
     def abandon(self) -> None:
@@ -170,8 +170,9 @@ class ShardFile:
             self.fs.move(self.path, self.final)
         log.info("shard %s: %d samples, %.1f MB", self.name, len(self.samples), self.offset / 1e6)
         return [
-            dict(shard=self.name, key=k, split=self.split, offset=o, size=s, shard_sha256=digest, shard_bytes=self.offset)
-            for k, o, s in self.samples
+            dict(shard=self.name, key=k, clip_id=c, split=self.split, offset=o, size=s, shard_sha256=digest,
+                 shard_bytes=self.offset)
+            for c, k, o, s in self.samples
         ]
 
 
@@ -239,9 +240,10 @@ def write_shards(
                 seen_keys.add(key)
                 if clip.content_hash:
                     first_by_hash[clip.content_hash] = clip.clip_id
-                split = assign_split(clip.asset_id, config)
+                split = clip.split
                 try:
-                    members = sample_members(clip, captions.get(clip.clip_id, []), assets.get(clip.asset_id), config.dtype, config.caption_backends, split)
+                    members = sample_members(clip, captions.get(clip.clip_id, []), assets.get(clip.asset_id),
+                                             config.dtype, config.caption_backends)
                 except Exception as exc:  # noqa: BLE001 - one sample that cannot be encoded is that clip's error row
                     errors.append(error_row(STAGE, clip.clip_id, type(exc).__name__, f"clip {clip.clip_id}: cannot encode: {exc}"))
                     continue
@@ -257,7 +259,7 @@ def write_shards(
                     shard = ShardFile(fs, folder, shard_name(split, next_index[split]), split, remote, durable)
                     next_index[split] += 1
                     open_shards[split] = shard
-                shard.add(key, pieces, size)
+                shard.add(clip.clip_id, key, pieces, size)
             for split in SPLITS:
                 if split in open_shards:
                     published.append(close_shard(open_shards.pop(split), publisher, durable))
