@@ -15,8 +15,8 @@ from stages.train.synthetic_motion import synthetic_clip
 from stages.train.objectives import random_yaw
 from stages.train.vae import DyMeshVAE, blend_affine_motion, local_affine_motion, squared_distances, token_widths
 
-TINY = VAEConfig(frames=8, width=32, heads=4, encoder_blocks=1, decoder_blocks=1, tokens=8, fourier_frequencies=4,
-                 max_neighbours=8)
+TINY = VAEConfig(frames=8, width=32, heads=4, decoder_head_width=8, encoder_blocks=1, decoder_blocks=1, tokens=8,
+                 fourier_frequencies=4, max_neighbours=8)
 
 
 def test_neighbour_lists_are_the_one_ring_without_padding():
@@ -63,7 +63,9 @@ def test_heavy_padding_gives_finite_loss_and_gradients():
     out = model(vertices, valid, batch["faces"])
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"parameters outside the loss (DDP would refuse them): {missing}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
 def test_padding_does_not_change_valid_outputs():
@@ -132,6 +134,28 @@ def test_presets_have_the_published_sizes():
     assert (paper.vae.width, paper.vae.encoder_blocks, paper.vae.decoder_blocks, paper.vae.tokens) == (256, 8, 8, 512)
     assert (paper.flow.width, paper.flow.layers, paper.flow.heads) == (512, 12, 8)
     assert paper.vae.shape_channels == paper.vae.trajectory_channels == 32
+
+
+@pytest.mark.parametrize("part, published", [("vae", 36.5e6), ("flow", 78e6)])
+def test_paper_preset_parameter_counts_match_the_published_models(part, published):
+    paper = PRESETS["paper"]
+    with torch.device("meta"):  # shapes only: no memory, no time
+        model = DyMeshVAE(paper.vae) if part == "vae" else FlowModel(paper.flow, 64, 32, text_width=768)
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count / published - 1) < 0.05, f"{part}: {count / 1e6:.1f}M parameters, published {published / 1e6}M"
+
+
+def test_every_flow_parameter_shapes_the_loss():
+    """DDP refuses parameters with no gradient: the last block's text stream must not leave any behind."""
+    torch.manual_seed(0)
+    flow = FlowModel(FlowConfig(width=32, layers=2, heads=4), latent_channels=64, shape_channels=32, text_width=16)
+    for layer in (flow.final_ada[1], flow.final, *(b.ada_latent.proj[1] for b in flow.blocks),
+                  *(b.ada_text.proj[1] for b in flow.blocks)):
+        torch.nn.init.normal_(layer.weight, std=0.1)  # zero-initialised gates would hide paths from the check
+    z, valid = torch.randn(2, 6, 64), torch.ones(2, 6, dtype=torch.bool)
+    flow.loss(z, valid, (torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool), torch.randn(2, 16))).backward()
+    unused = [name for name, p in flow.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not unused, unused
 
 
 def test_tiny_text_encoder_is_offline_and_deterministic():

@@ -13,6 +13,7 @@ class VAEConfig:
     frames: int = 16
     width: int = 256
     heads: int = 8
+    decoder_head_width: int = 64  # decoder attention width = heads x this (published: 8 x 64 = 512 at width 256)
     encoder_blocks: int = 8
     decoder_blocks: int = 8
     tokens: int = 512
@@ -72,7 +73,8 @@ class ModelPreset:
 PRESETS: dict[str, ModelPreset] = {
     "tiny": ModelPreset(
         vae=VAEConfig(
-            width=64, heads=4, encoder_blocks=2, decoder_blocks=2, tokens=32, fourier_frequencies=6,
+            width=64, heads=4, decoder_head_width=16, encoder_blocks=2, decoder_blocks=2, tokens=32,
+            fourier_frequencies=6,
             max_neighbours=12,
         ),
         flow=FlowConfig(width=64, layers=2, heads=4, sample_steps=16, stats_batches=4),

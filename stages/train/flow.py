@@ -1,5 +1,9 @@
 """Rectified flow over DyMeshVAE latents: an MM-DiT (joint attention over latent and text tokens, AdaLN per stream).
 
+As published: one set of attention and MLP weights per block serves both streams; each stream has its own
+AdaLN-Zero; the last block uses the text tokens only as keys and values (SD3), so every parameter shapes the loss
+(DDP needs no find_unused_parameters).
+
 Convention: x_t = t x + (1 - t) eps, t = 1 is data; the network predicts the velocity x - eps. The 32 shape
 channels are always clean (they condition the motion); the loss is MSE on the 32 trajectory channels of valid
 tokens. Sampling integrates t: 0 -> 1 with the midpoint rule and classifier-free guidance (empty caption).
@@ -37,28 +41,35 @@ def sample_timesteps(batch: int, method: str, generator: torch.Generator | None,
 
 
 class StreamAdaLN(nn.Module):
-    """Shift, scale and gate for attention and MLP of one stream, from the conditioning vector."""
+    """AdaLN-Zero of one stream: shift/scale/gate for attention and MLP (6 x width), or only the attention
+    input's shift/scale (2 x width) for a stream that is attention context only."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, parts: int = 6):
         super().__init__()
-        self.proj = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        self.proj = nn.Sequential(nn.SiLU(), nn.Linear(width, parts * width))
+        self.parts = parts
         nn.init.zeros_(self.proj[1].weight)
         nn.init.zeros_(self.proj[1].bias)
 
     def forward(self, cond: torch.Tensor) -> list[torch.Tensor]:
-        return [x[:, None] for x in self.proj(cond).chunk(6, dim=-1)]
+        return [x[:, None] for x in self.proj(cond).chunk(self.parts, dim=-1)]
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return x * (1 + scale) + shift
 
 
-class Stream(nn.Module):
-    """The per-stream weights of one MM-DiT block: AdaLN, qkv, output projection, MLP."""
+class MMDiTBlock(nn.Module):
+    """Joint attention over latent and text tokens with one set of attention and MLP weights for both streams and
+    a separate AdaLN-Zero per stream (the published model's block). With `text_output=False` (the last block) the
+    text tokens are attention keys and values only: no text AdaLN gates, no text MLP, no text output (SD3)."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float):
+    def __init__(self, width: int, heads: int, mlp_ratio: float, text_output: bool = True):
         super().__init__()
-        self.ada = StreamAdaLN(width)
+        self.heads = heads
+        self.text_output = text_output
+        self.ada_latent = StreamAdaLN(width)
+        self.ada_text = StreamAdaLN(width, 6 if text_output else 2)
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.qkv = nn.Linear(width, 3 * width)
         self.norm_q = nn.LayerNorm(width // heads, eps=1e-6)
@@ -68,38 +79,29 @@ class Stream(nn.Module):
         hidden = int(width * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
 
-
-class MMDiTBlock(nn.Module):
-    def __init__(self, width: int, heads: int, mlp_ratio: float):
-        super().__init__()
-        self.heads = heads
-        self.latent = Stream(width, heads, mlp_ratio)
-        self.text = Stream(width, heads, mlp_ratio)
-
     def forward(self, x, c, cond, x_valid, c_valid):
-        streams = ((self.latent, x), (self.text, c))
-        mods, qs, ks, vs = [], [], [], []
-        for stream, h in streams:
-            shift1, scale1, gate1, shift2, scale2, gate2 = stream.ada(cond)
-            mods.append((gate1, shift2, scale2, gate2))
-            q, k, v = stream.qkv(modulate(stream.norm1(h), shift1, scale1)).chunk(3, dim=-1)
-            b, length, width = q.shape
-            q, k, v = (t.view(b, length, self.heads, -1).transpose(1, 2) for t in (q, k, v))
-            qs.append(stream.norm_q(q))
-            ks.append(stream.norm_k(k))
-            vs.append(v)
+        """Latent tokens x [B, M, W], text tokens c [B, L, W] -> (x, c), c None after a context-only block."""
+        latent_mod, text_mod = self.ada_latent(cond), self.ada_text(cond)
+        h = torch.cat([modulate(self.norm1(x), *latent_mod[:2]), modulate(self.norm1(c), *text_mod[:2])], dim=1)
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        b, length, width = q.shape
+        q, k, v = (t.view(b, length, self.heads, -1).transpose(1, 2) for t in (q, k, v))
+        split = x.shape[1]
+        if not self.text_output:
+            q = q[:, :, :split]  # text queries would produce outputs nobody reads
         key_valid = torch.cat([x_valid, c_valid], dim=1)
         joint = F.scaled_dot_product_attention(
-            torch.cat(qs, 2), torch.cat(ks, 2), torch.cat(vs, 2), attn_mask=key_valid[:, None, None, :]
+            self.norm_q(q), self.norm_k(k), v, attn_mask=key_valid[:, None, None, :]
         )
-        joint = joint.transpose(1, 2).flatten(2)
-        split = x.shape[1]
+        joint = self.out(joint.transpose(1, 2).flatten(2))
         outputs = []
-        for (stream, h), part, (gate1, shift2, scale2, gate2) in zip(
-            streams, (joint[:, :split], joint[:, split:]), mods
-        ):
-            h = h + gate1 * stream.out(part)
-            h = h + gate2 * stream.mlp(modulate(stream.norm2(h), shift2, scale2))
+        for h, part, mod in ((x, joint[:, :split], latent_mod), (c, joint[:, split:], text_mod)):
+            if len(mod) == 2:
+                outputs.append(None)
+                continue
+            _, _, gate1, shift2, scale2, gate2 = mod
+            h = h + gate1 * part
+            h = h + gate2 * self.mlp(modulate(self.norm2(h), shift2, scale2))
             outputs.append(h)
         return outputs[0], outputs[1]
 
@@ -119,7 +121,10 @@ class FlowModel(nn.Module):
         self.embed_text = nn.Linear(text_width, width)
         self.embed_time = nn.Sequential(nn.Linear(256, width), nn.SiLU(), nn.Linear(width, width))
         self.embed_pooled = nn.Sequential(nn.Linear(text_width, width), nn.SiLU(), nn.Linear(width, width))
-        self.blocks = nn.ModuleList(MMDiTBlock(width, config.heads, config.mlp_ratio) for _ in range(config.layers))
+        self.blocks = nn.ModuleList(
+            MMDiTBlock(width, config.heads, config.mlp_ratio, text_output=i < config.layers - 1)
+            for i in range(config.layers)
+        )
         self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
         self.final_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.final = nn.Linear(width, self.trajectory_channels)

@@ -4,9 +4,10 @@ Shape V0 [B, N, 3] and trajectories relative to frame 0 [B, N, 3(T-1)] get separ
 attention layer over each vertex's sparse 1-ring (weights from shape features, applied to both streams);
 farthest-point sampled tokens, each also given the least-squares local affine motion of the vertices around it;
 encoder cross-attention blocks whose attention map comes from shape features and is applied to both streams;
-decoder self-attention blocks, then a cross-attention queried by every vertex. The decoder outputs per-token affine
-motions blended by per-vertex skinning weights (rigid and articulated parts are exact in this form) plus a
-per-vertex residual. Motion scale is factored out: the encoder sees unit-RMS motion and scales its latent by the
+two-stream decoder blocks (shape-stream attention maps drive the motion stream too, as in the encoder), then a
+cross-attention queried by every vertex (keys: shape stream, values: motion stream). The decoder outputs per-token
+affine motions (from the motion stream) blended by per-vertex skinning weights (from the shape stream; rigid and
+articulated parts are exact in this form) plus a per-vertex residual. Motion scale is factored out: the encoder sees unit-RMS motion and scales its latent by the
 clip's RMS; the decoder divides by the latent's RMS and scales its output back (scale-equivariant, so long drives
 are no extrapolation). Masked throughout: padded vertices never change valid outputs.
 """
@@ -40,9 +41,17 @@ def fourier(x: torch.Tensor, frequencies: int) -> torch.Tensor:
     return torch.cat([x, angles.sin(), angles.cos()], dim=-1)
 
 
-def mlp(width: int, ratio: float = 4.0) -> nn.Sequential:
-    hidden = int(width * ratio)
-    return nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+class GEGLU(nn.Module):
+    """x * GELU(gate) over the two halves of the last dimension."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, gate = x.chunk(2, dim=-1)
+        return x * F.gelu(gate)
+
+
+def mlp(width: int, mult: int = 4) -> nn.Sequential:
+    """The published feed-forward: width -> 2 x mult x width -> GEGLU -> mult x width -> width."""
+    return nn.Sequential(nn.Linear(width, 2 * mult * width), GEGLU(), nn.Linear(mult * width, width))
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_valid: torch.Tensor, heads: int,
@@ -163,36 +172,43 @@ class OneRingAttention(nn.Module):
 
 
 class SharedMapCrossBlock(nn.Module):
-    """Tokens cross-attend to vertices; one attention map from shape features drives both streams."""
+    """Two-stream (shape, motion) attention + MLP block: one attention map from shape features drives both streams.
 
-    def __init__(self, width: int, heads: int):
+    The encoder's tokens cross-attend to the vertices (with a locality bias, `local`); the decoder's tokens attend
+    to each other. `inner` is the attention width (heads x head width; default `width`).
+    """
+
+    def __init__(self, width: int, heads: int, inner: int = 0, local: bool = True):
         super().__init__()
-        self.heads = heads
+        inner = inner or width
+        if inner % heads:
+            raise ValueError("attention width must be a multiple of heads")
+        self.heads, self.inner = heads, inner
         self.norm_token = nn.LayerNorm(width)
         self.norm_shape = nn.LayerNorm(width)
         self.norm_motion = nn.LayerNorm(width)
-        self.query = nn.Linear(width, width)
-        self.key = nn.Linear(width, width)
-        self.value_shape = nn.Linear(width, width)
-        self.value_motion = nn.Linear(width, width)
-        self.out_shape = nn.Linear(width, width)
-        self.out_motion = nn.Linear(width, width)
+        self.query = nn.Linear(width, inner)
+        self.key = nn.Linear(width, inner)
+        self.value_shape = nn.Linear(width, inner)
+        self.value_motion = nn.Linear(width, inner)
+        self.out_shape = nn.Linear(inner, width)
+        self.out_motion = nn.Linear(inner, width)
         self.norm_mlp_shape = nn.LayerNorm(width)
         self.norm_mlp_motion = nn.LayerNorm(width)
         self.mlp_shape = mlp(width)
         self.mlp_motion = mlp(width)
-        self.distance = DistanceBias(heads)
+        self.distance = DistanceBias(heads) if local else None
 
-    def forward(self, token_shape, token_motion, vertex_shape, vertex_motion, key_valid, squared_distance):
-        batch, lk, width = vertex_shape.shape
+    def forward(self, token_shape, token_motion, vertex_shape, vertex_motion, key_valid, squared_distance=None):
+        batch, lk, _ = vertex_shape.shape
         hs = self.norm_shape(vertex_shape)
         q = self.query(self.norm_token(token_shape))
         k = self.key(hs)
         vs = self.value_shape(hs).view(batch, lk, self.heads, -1)
         vm = self.value_motion(self.norm_motion(vertex_motion)).view(batch, lk, self.heads, -1)
         v = torch.cat([vs, vm], dim=-1).view(batch, lk, -1)  # per head: [shape | motion] values
-        bias = self.distance(squared_distance)
-        mixed = attend(q, k, v, key_valid, self.heads, bias).view(batch, -1, self.heads, 2, width // self.heads)
+        bias = self.distance(squared_distance) if self.distance is not None else None
+        mixed = attend(q, k, v, key_valid, self.heads, bias).view(batch, -1, self.heads, 2, self.inner // self.heads)
         token_shape = token_shape + self.out_shape(mixed[:, :, :, 0].flatten(2))
         token_motion = token_motion + self.out_motion(mixed[:, :, :, 1].flatten(2))
         token_shape = token_shape + self.mlp_shape(self.norm_mlp_shape(token_shape))
@@ -200,24 +216,27 @@ class SharedMapCrossBlock(nn.Module):
         return token_shape, token_motion
 
 
-class AttentionBlock(nn.Module):
-    """Pre-norm (cross- or self-) attention + MLP block with a key mask; `local` adds a distance bias."""
+class QueryBlock(nn.Module):
+    """Vertices query the decoded tokens: keys from the shape stream, values from the motion stream, a locality
+    bias on rest positions, then an MLP (the published decoder's final cross-attention)."""
 
-    def __init__(self, width: int, heads: int, local: bool = False):
+    def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
         self.norm_q = nn.LayerNorm(width)
-        self.norm_kv = nn.LayerNorm(width)
+        self.norm_k = nn.LayerNorm(width)
+        self.norm_v = nn.LayerNorm(width)
         self.query = nn.Linear(width, width)
-        self.key_value = nn.Linear(width, 2 * width)
+        self.key = nn.Linear(width, width)
+        self.value = nn.Linear(width, width)
         self.out = nn.Linear(width, width)
         self.norm_mlp = nn.LayerNorm(width)
         self.mlp = mlp(width)
-        self.distance = DistanceBias(heads) if local else None
+        self.distance = DistanceBias(heads)
 
-    def forward(self, x, context, key_valid, squared_distance=None):
-        k, v = self.key_value(self.norm_kv(context)).chunk(2, dim=-1)
-        bias = self.distance(squared_distance) if self.distance is not None else None
+    def forward(self, x, token_shape, token_motion, key_valid, squared_distance):
+        k, v = self.key(self.norm_k(token_shape)), self.value(self.norm_v(token_motion))
+        bias = self.distance(squared_distance)
         x = x + self.out(attend(self.query(self.norm_q(x)), k, v, key_valid, self.heads, bias))
         return x + self.mlp(self.norm_mlp(x))
 
@@ -285,11 +304,14 @@ class DyMeshVAE(nn.Module):
         self.norm_latent_motion = nn.LayerNorm(width)
         self.to_shape = nn.Linear(width, config.shape_channels)
         self.to_motion = nn.Linear(width, 2 * config.trajectory_channels)
-        self.from_latent = nn.Linear(config.latent_channels, width)
+        self.from_shape = nn.Linear(config.shape_channels, width)
+        self.from_motion = nn.Linear(config.trajectory_channels, width)
         self.embed_token = nn.Linear(3 * (2 * freq + 1), width)
-        self.decoder = nn.ModuleList(AttentionBlock(width, config.heads) for _ in range(config.decoder_blocks))
+        inner = config.heads * config.decoder_head_width
+        self.decoder = nn.ModuleList(SharedMapCrossBlock(width, config.heads, inner, local=False)
+                                     for _ in range(config.decoder_blocks))
         self.embed_query = nn.Linear(3 * (2 * freq + 1), width)
-        self.query_block = AttentionBlock(width, config.heads, local=True)
+        self.query_block = QueryBlock(width, config.heads)
         self.norm_out = nn.LayerNorm(width)
         self.to_offsets = nn.Linear(width, motion_dims)
         self.embed_affine = nn.Linear(4 * motion_dims, width)
@@ -366,22 +388,22 @@ class DyMeshVAE(nn.Module):
         if magnitude is None:  # over the valid tokens, as forward() measures it on the posterior means
             magnitude = masked_rms(trajectory, token_valid.bool())
         token_valid = safe_key_mask(token_valid.bool())
-        z = torch.cat([shape_z, trajectory / magnitude[:, None, None].to(z.dtype)], dim=-1)
         token_position = v0.gather(1, token_index[..., None].expand(-1, -1, 3))
-        tokens = self.from_latent(z) + self.embed_token(fourier(token_position, config.fourier_frequencies))
-        for block in self.decoder:
-            tokens = block(tokens, tokens, token_valid)
+        shape = self.from_shape(shape_z) + self.embed_token(fourier(token_position, config.fourier_frequencies))
+        motion = self.from_motion(trajectory / magnitude[:, None, None].to(z.dtype))
+        for block in self.decoder:  # shape-stream attention maps drive both streams
+            shape, motion = block(shape, motion, shape, motion, token_valid)
         batch, n = v0.shape[:2]
-        token_motion = self.to_token_motion(self.norm_token_motion(tokens)).float()
+        token_motion = self.to_token_motion(self.norm_token_motion(motion)).float()
         token_motion = token_motion.view(batch, -1, config.frames - 1, 4, 3)
         pieces = []
-        for part in self.row_chunks(n, tokens.shape[1]):  # every vertex is decoded on its own
+        for part in self.row_chunks(n, shape.shape[1]):  # every vertex is decoded on its own
             vertices = v0[:, part]
             distance = squared_distances(vertices, token_position)
             query = self.embed_query(fourier(vertices, config.fourier_frequencies))
-            query = self.query_block(query, tokens, token_valid, distance)
+            query = self.query_block(query, shape, motion, token_valid, distance)
             residual = self.to_offsets(self.norm_out(query)).view(batch, -1, config.frames - 1, 3)
-            weights = self.blend(query, tokens, token_valid, distance)  # [B, N_part, M]
+            weights = self.blend(query, shape, token_valid, distance)  # [B, N_part, M] skinning from shape
             skinned = blend_affine_motion(weights, token_motion, token_position, vertices)
             pieces.append(residual + skinned.to(residual.dtype))
         offsets = torch.cat(pieces, dim=1)  # [B, N, T-1, 3]
