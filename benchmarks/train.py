@@ -78,6 +78,38 @@ def build_demo_shards(out: Path, assets: int, seed: int, vertices: int, stride: 
     return shards
 
 
+SHARED_ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+
+# data fingerprints of recorded --compare-pca runs: (assets, seed, vertices, stride) -> sha256 of every clip used
+RECORDED_FINGERPRINTS: dict[tuple[int, int, int, int], str] = {}
+
+
+def real_asset_batches(folder: Path, vertices: int, stride: int, batch_size: int = 16) -> list[dict]:
+    """Padded batches of the 16-frame clips of the animated real assets in `folder` (never used in training)."""
+    from stages.evaluate import AssetError, load_asset
+    from stages.resample import ResampleConfig, clips_from_scene
+    from stages.train.loader import collate_padded
+
+    config = ResampleConfig(vertices=vertices, frames=[16], stride=stride)
+    files = [p for p in sorted(folder.iterdir()) if p.suffix in (".glb", ".gltf")]
+    files += [found[0] for d in sorted(folder.iterdir()) if d.is_dir() and (found := sorted(d.glob("*.gltf")))]
+    samples = []
+    for path in sorted(files):
+        try:
+            scene = load_asset(path)
+        except AssetError:
+            continue  # the shared folder also holds deliberately broken files
+        if not scene.animations:
+            continue
+        found, _ = clips_from_scene(scene, hashlib.sha256(path.read_bytes()).hexdigest(), config)
+        for clip in found:
+            samples.append({"key": f"{path.name}:{clip.clip_id}", "vertices": torch.from_numpy(clip.vertices),
+                            "faces": torch.from_numpy(clip.faces.astype(np.int64)), "caption": "", "slot": 0,
+                            "slots": 1, "index": len(samples)})
+    samples.sort(key=lambda s: s["key"])
+    return [collate_padded(samples[i:i + batch_size]) for i in range(0, len(samples), batch_size)]
+
+
 def read_metrics(folder: Path) -> list[dict]:
     with (folder / "metrics.csv").open() as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
@@ -205,10 +237,14 @@ def gpu_section() -> None:
         del model, optimiser
 
 
-def compare_pca(args) -> None:
+def compare_pca(args) -> int:
+    """Train the tiny VAE on generated assets (or reuse the finished run) and compare it with PCA, reproducibly:
+    one thread, deterministic algorithms, seeded data; the data fingerprint is printed and checked."""
     from pipeline.launch import train_here as train
     from stages.train.pca_baseline import compare_with_pca, print_comparison
 
+    torch.set_num_threads(args.threads or 1)
+    torch.use_deterministic_algorithms(True)
     shards = build_demo_shards(Path(args.out), args.assets, args.seed, args.vertices, args.stride)
     run = run_config_from_dict(dict(
         model="vae", preset="tiny", name=args.name or f"pca-compare-{args.steps}", storage_path=str(Path(args.out) / "runs"),
@@ -219,7 +255,16 @@ def compare_pca(args) -> None:
     started = time.perf_counter()
     train(run)  # resumes (or returns at once) when the run folder already has its checkpoints
     print(f"trained in {time.perf_counter() - started:.0f}s")
-    print_comparison(compare_with_pca(run))
+    real = real_asset_batches(Path(args.real_assets), args.vertices, args.stride) if args.real_assets else []
+    result = compare_with_pca(run, extra={"real": real} if real else None)
+    print_comparison(result)
+    recorded = RECORDED_FINGERPRINTS.get((args.assets, args.seed, args.vertices, args.stride))
+    if recorded and recorded != result["fingerprint"]:
+        print(f"data fingerprint differs from the recorded run's {recorded}: the data changed (generator, resample "
+              "or shards), so these numbers are not comparable with benchmarks/RESULTS.md", file=sys.stderr)
+        return 1
+    print("data fingerprint: " + ("matches the recorded run" if recorded else "no recorded run for this config"))
+    return 0
 
 
 def main() -> int:
@@ -237,14 +282,16 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions of the throughput cases")
     parser.add_argument("--workers", type=int, default=1, help="loader workers for --compare-pca")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = torch's default; 1 for --compare-pca, for reproducibility)")
+    parser.add_argument("--real-assets", default=str(SHARED_ASSETS),
+                        help="folder of real animated glTF assets scored as a second held-out set ('' = none)")
     args = parser.parse_args()
+    if args.compare_pca:
+        return compare_pca(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.compare_pca:
-        compare_pca(args)
-    else:
-        throughput(args)
+    throughput(args)
     return 0
 
 

@@ -94,8 +94,43 @@ def vae_error(model, batches, tokens: int) -> float:
     return total / max(weight, 1.0)
 
 
-def compare_with_pca(run, held_out: tuple[str, ...] = ("val", "test"), batch_size: int = 16) -> dict:
-    """VAE (the run's latest checkpoint) vs PCA baselines on the run's shards: fit on train, test on held-out."""
+def data_fingerprint(named_batches: dict[str, list[dict]]) -> str:
+    """sha256 over every clip's key, vertices (float32) and faces, per named set in order: equal fingerprints mean
+    the comparison ran on the same data, whatever machine or shard layout it came from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, batches in named_batches.items():
+        digest.update(name.encode())
+        for batch in batches:
+            for i, key in enumerate(batch["key"]):
+                n, f = int(batch["num_vertices"][i]), int(batch["num_faces"][i])
+                digest.update(key.encode())
+                digest.update(batch["vertices"][i, :, :n].float().numpy().tobytes())
+                digest.update(batch["faces"][i, :f].numpy().astype(np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def compare_on(model, train: HeldOutClips, batches: list[dict], tokens: int, budget: int) -> dict:
+    """VAE, PCA baselines (fitted on `train`) and no motion on one held-out set of padded batches."""
+    test = collect(batches)
+    result = {
+        "clips": len(test.motion), "vertices": int(test.valid.sum(1).max()),
+        "vae": vae_error(model, batches, tokens),
+        "zero_motion": mean_vertex_error(np.zeros_like(test.motion), test.motion, test.valid),
+    }
+    result["vertex_pca"], result["vertex_pca_k"] = vertex_pca_error(train, test, budget)
+    try:
+        result["clip_pca"], result["clip_pca_k"] = clip_pca_error(train, test, budget)
+    except ValueError as exc:
+        result["clip_pca"], result["clip_pca_k"] = float("nan"), str(exc)
+    return result
+
+
+def compare_with_pca(run, held_out: tuple[str, ...] = ("val", "test"), batch_size: int = 16,
+                     extra: dict[str, list[dict]] | None = None) -> dict:
+    """VAE (the run's latest checkpoint) vs PCA baselines: fitted on the run's train split, scored on its held-out
+    splits ("generated") and on each `extra` set of padded batches (e.g. "real": clips of real assets)."""
     from stages.train.checkpoint import load_checkpoint
     from stages.train.loop import run_folder
     from stages.train.vae import vae_from_state
@@ -108,20 +143,14 @@ def compare_with_pca(run, held_out: tuple[str, ...] = ("val", "test"), batch_siz
     test_batches = [b for split in held_out for b in split_batches(run, split, frames, batch_size)]
     if not train_batches or not test_batches:
         raise ValueError(f"need clips in the train split and in {held_out}; write more shards")
-    train, test = collect(train_batches), collect(test_batches)
+    sets = {"generated": test_batches, **(extra or {})}
+    train = collect(train_batches)
     budget = tokens * model.config.trajectory_channels
-    result = {
-        "train_clips": len(train.motion), "test_clips": len(test.motion), "latent_floats": budget,
-        "vertices": int(test.valid.sum(1).max()), "frames": frames, "step": meta["step"],
-        "vae": vae_error(model, test_batches, tokens),
-        "zero_motion": mean_vertex_error(np.zeros_like(test.motion), test.motion, test.valid),
+    return {
+        "train_clips": len(train.motion), "latent_floats": budget, "frames": frames, "step": meta["step"],
+        "fingerprint": data_fingerprint({"train": train_batches, **sets}),
+        "sets": {name: compare_on(model, train, batches, tokens, budget) for name, batches in sets.items()},
     }
-    result["vertex_pca"], result["vertex_pca_k"] = vertex_pca_error(train, test, budget)
-    try:
-        result["clip_pca"], result["clip_pca_k"] = clip_pca_error(train, test, budget)
-    except ValueError as exc:
-        result["clip_pca"], result["clip_pca_k"] = float("nan"), str(exc)
-    return result
 
 
 def split_batches(run, split: str, frames: int, batch_size: int) -> list[dict]:
@@ -135,18 +164,27 @@ def split_batches(run, split: str, frames: int, batch_size: int) -> list[dict]:
 
 
 def print_comparison(result: dict) -> None:
-    """The comparison as a table (errors in normalised units: frame 0 fits [-1, 1]^3)."""
-    print(f"held-out reconstruction: {result['test_clips']} clips (PCA fitted on {result['train_clips']} train "
-          f"clips), N={result['vertices']}, T={result['frames']}, latent = {result['latent_floats']} floats/clip, "
-          f"VAE step {result['step']}")
+    """The comparison as a table, one column per held-out set (errors in normalised units: frame 0 fits [-1, 1]^3)."""
+    sets = result["sets"]
+    print(f"held-out reconstruction: PCA fitted on {result['train_clips']} train clips, T={result['frames']}, "
+          f"latent = {result['latent_floats']} floats/clip, VAE step {result['step']}")
+    print(f"data fingerprint {result['fingerprint']}")
+    names = list(sets)
     rows = [
-        ("DyMeshVAE (tiny)", result["vae"], f"{result['latent_floats']} floats"),
-        ("PCA per clip (flattened)", result["clip_pca"], f"k={result['clip_pca_k']}"),
-        ("PCA per vertex trajectory", result["vertex_pca"], f"k={result['vertex_pca_k']} per vertex"),
-        ("no motion (frame 0 held)", result["zero_motion"], "0"),
+        ("DyMeshVAE (tiny)", "vae", lambda r: f"{result['latent_floats']} floats"),
+        ("PCA per clip (flattened)", "clip_pca", lambda r: f"k={r['clip_pca_k']}"),
+        ("PCA per vertex trajectory", "vertex_pca", lambda r: f"k={r['vertex_pca_k']}/vertex"),
+        ("no motion (frame 0 held)", "zero_motion", lambda r: "0"),
     ]
-    print(f"| {'method':<28} | {'mean L2':>9} | {'vs VAE':>7} | latent |")
-    print(f"|{'-' * 30}|{'-' * 11}|{'-' * 9}|--------|")
-    for name, error, latent in rows:
-        ratio = error / result["vae"] if result["vae"] > 0 else float("nan")
-        print(f"| {name:<28} | {error:9.4f} | {ratio:6.2f}x | {latent} |")
+    header = " | ".join(f"{n} ({sets[n]['clips']} clips, N={sets[n]['vertices']}) mean L2" for n in names)
+    print(f"| method | {header} | latent |")
+    print("|---|" + "---|" * len(names) + "---|")
+    for label, key, latent in rows:
+        cells = []
+        for n in names:
+            error, vae = sets[n][key], sets[n]["vae"]
+            cells.append(f"{error:.4f}" if key == "vae" else f"{error:.4f} ({error / vae:.2f}x VAE)")
+        print(f"| {label} | " + " | ".join(cells) + f" | {latent(sets[names[0]])} |")
+    for n in names:
+        best = min(v for v in (sets[n]["vertex_pca"], sets[n]["clip_pca"]) if v == v)
+        print(f"{n}: VAE error is {1 - sets[n]['vae'] / best:.1%} below the best PCA ({best:.4f})")
