@@ -2,6 +2,7 @@
 
     python benchmarks/train.py                     # samples/s per device, data-wait fraction (+ GPU section)
     python benchmarks/train.py --compare-pca       # demo assets -> clips -> shards -> tiny VAE -> VAE vs PCA
+    python benchmarks/train.py --eval-flow         # + tiny flow on its latents -> FD, jerk, text alignment
 
 Throughput: the streaming loader (ShardDataset over demo shards, DataLoader workers) against the same steps on
 one batch held in memory (no data loading at all): the ratio is what the loader costs; data wait is the share
@@ -237,24 +238,40 @@ def gpu_section() -> None:
         del model, optimiser
 
 
-def compare_pca(args) -> int:
-    """Train the tiny VAE on generated assets (or reuse the finished run) and compare it with PCA, reproducibly:
-    one thread, deterministic algorithms, seeded data; the data fingerprint is printed and checked."""
+def trained_vae(args):
+    """The --compare-pca VAE run, trained here (pinned to one thread, deterministic) unless already finished."""
     from pipeline.launch import train_here as train
-    from stages.train.pca_baseline import compare_with_pca, print_comparison
 
     torch.set_num_threads(args.threads or 1)
     torch.use_deterministic_algorithms(True)
     shards = build_demo_shards(Path(args.out), args.assets, args.seed, args.vertices, args.stride)
     run = run_config_from_dict(dict(
-        model="vae", preset="tiny", name=args.name or f"pca-compare-{args.steps}", storage_path=str(Path(args.out) / "runs"),
-        shards=str(shards), steps=args.steps, checkpoint_every=max(1, args.steps // 4), log_every=50,
-        loader_workers=args.workers, batch_size=args.batch_size,
-        overrides={"optim": {"lr": args.lr}} if args.lr else {},
+        model="vae", preset="tiny", name=args.name or f"pca-compare-{args.steps}",
+        storage_path=str(Path(args.out) / "runs"), shards=str(shards), steps=args.steps,
+        checkpoint_every=max(1, args.steps // 4), log_every=50, loader_workers=args.workers,
+        batch_size=args.batch_size, overrides={"optim": {"lr": args.lr}} if args.lr else {},
     ))
     started = time.perf_counter()
     train(run)  # resumes (or returns at once) when the run folder already has its checkpoints
     print(f"trained in {time.perf_counter() - started:.0f}s")
+    return run
+
+
+def eval_flow(args) -> int:
+    """Train the tiny flow on the --compare-pca VAE's latents and print the flow evaluation table."""
+    from flow_eval import evaluate_flow, print_flow_table
+
+    run = trained_vae(args)
+    print_flow_table(evaluate_flow(run, args.flow_steps, str(Path(args.out) / "runs"), args.seed))
+    return 0
+
+
+def compare_pca(args) -> int:
+    """Train the tiny VAE on generated assets (or reuse the finished run) and compare it with PCA, reproducibly:
+    one thread, deterministic algorithms, seeded data; the data fingerprint is printed and checked."""
+    from stages.train.pca_baseline import compare_with_pca, print_comparison
+
+    run = trained_vae(args)
     real = real_asset_batches(Path(args.real_assets), args.vertices, args.stride) if args.real_assets else []
     result = compare_with_pca(run, extra={"real": real} if real else None)
     print_comparison(result)
@@ -270,6 +287,9 @@ def compare_pca(args) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--compare-pca", action="store_true", help="train the tiny VAE and compare it with PCA")
+    parser.add_argument("--eval-flow", action="store_true",
+                        help="train the tiny flow on the --compare-pca VAE and evaluate it against baselines")
+    parser.add_argument("--flow-steps", type=int, default=400, help="flow training steps for --eval-flow")
     parser.add_argument("--out", default="out/bench-train", help="demo data and runs")
     parser.add_argument("--assets", type=int, default=120, help="generated assets for the demo data")
     parser.add_argument("--seed", type=int, default=0)
@@ -289,6 +309,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.compare_pca:
         return compare_pca(args)
+    if args.eval_flow:
+        return eval_flow(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     throughput(args)
