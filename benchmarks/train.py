@@ -79,7 +79,9 @@ def build_demo_shards(out: Path, assets: int, seed: int, vertices: int, stride: 
     return shards
 
 
-SHARED_ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ASSETS = next((p for p in (REPO / "shared" / "assets", REPO.parent / "shared" / "assets") if p.is_dir()),
+                     REPO / "shared" / "assets")
 
 # data fingerprints of recorded --compare-pca runs: (assets, seed, vertices, stride) -> sha256 of every clip used
 RECORDED_FINGERPRINTS: dict[tuple[int, int, int, int], str] = {}
@@ -271,6 +273,10 @@ def compare_pca(args) -> int:
     one thread, deterministic algorithms, seeded data; the data fingerprint is printed and checked."""
     from stages.train.pca_baseline import compare_with_pca, print_comparison
 
+    if args.real_assets and not Path(args.real_assets).is_dir():
+        print(f"no folder {args.real_assets}: pass --real-assets <folder of animated glTFs> (or '' for none)",
+              file=sys.stderr)
+        return 2
     run = trained_vae(args)
     real = real_asset_batches(Path(args.real_assets), args.vertices, args.stride) if args.real_assets else []
     result = compare_with_pca(run, extra={"real": real} if real else None)
