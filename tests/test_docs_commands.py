@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ RUN_BY_ANOTHER_TEST = {"docs/cluster.md": "tests/test_cluster.py runs these bloc
 NOT_RUN = {"make test": "it is this test suite"}
 FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 BLOCK_TIMEOUT_S = 900
+VENV = Path(sys.prefix)  # the project's .venv, which runs this test
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,16 @@ def copy_repository(target: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
         os.utime(destination, (946684800, 946684800))
-    (target / ".venv").symlink_to(REPO / ".venv")
-    if (REPO / ".venv-blender").is_dir():
-        (target / ".venv-blender").symlink_to(REPO / ".venv-blender")
+    (target / ".venv").symlink_to(VENV)
+    blender_python = os.environ.get("DYMESH_BLENDER_PYTHON")
+    if blender_python and Path(blender_python).exists():
+        (target / ".venv-blender").symlink_to(Path(blender_python).parents[1])
 
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    if not (REPO / ".venv" / "bin" / "dymesh").exists():
-        pytest.fail("no .venv/bin/dymesh: run `make install` first")
+    if not (VENV / "bin" / "dymesh").exists():
+        pytest.fail(f"no dymesh in {VENV}: run the tests with the project's .venv (make test)")
     root = tmp_path_factory.mktemp("clone")
     (root / "shared").symlink_to(SHARED)
     copy_repository(root / "dymesh")
