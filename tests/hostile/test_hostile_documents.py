@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from paths import ASSETS
+from glb import pack_glb
 from hostile_files import DEEP, deep_gltf, good_asset  # noqa: F401
 from pipeline.config import HarvestConfig
 from pipeline.sources import LocalSource
@@ -42,10 +43,7 @@ def test_deep_json_is_refused_everywhere_without_recursion_errors(tmp_path, dept
 
 
 def _deep_glb(depth: int) -> bytes:
-    body = deep_gltf(depth)
-    body += b" " * (-len(body) % 4)
-    return b"glTF" + (2).to_bytes(4, "little") + (20 + len(body)).to_bytes(4, "little") + \
-        len(body).to_bytes(4, "little") + b"JSON" + body
+    return pack_glb(deep_gltf(depth))
 
 
 def test_harvest_keeps_one_deep_file_as_one_input_and_goes_on(tmp_path, good_asset):
