@@ -66,12 +66,16 @@ def test_folders_and_globs_with_content_addressing(tmp_path):
 
 
 def test_size_cap_and_empty_files_are_error_rows(tmp_path):
+    box = (ASSETS / "Box.glb").read_bytes()
+    (tmp_path / "exact.glb").write_bytes(box)  # exactly the cap: read
+    (tmp_path / "over.glb").write_bytes(box + b"\0" * 4)  # one word over it: refused
     (tmp_path / "big.glb").write_bytes(b"glTF" + b"\0" * 5000)
     (tmp_path / "empty.glb").write_bytes(b"")
-    rows, errors = run(LocalSource(paths=["big.glb", "empty.glb"]), tmp_path, HarvestConfig(max_asset_bytes=1000))
-    assert rows == []
+    rows, errors = run(LocalSource(paths=["exact.glb", "over.glb", "big.glb", "empty.glb"]), tmp_path,
+                       HarvestConfig(max_asset_bytes=len(box)))
+    assert [(Path(r["uri"]).name, r["file_bytes"]) for r in rows] == [("exact.glb", len(box))]
     assert sorted((e["unit_id"], e["error_type"], e["status"]) for e in errors) == [
-        ("big.glb", "limit", "failed"), ("empty.glb", "empty", "failed")]
+        ("big.glb", "limit", "failed"), ("empty.glb", "empty", "failed"), ("over.glb", "limit", "failed")]
 
 
 def test_packed_json_keeps_extras(tmp_path):

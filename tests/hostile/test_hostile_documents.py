@@ -27,6 +27,23 @@ from stages.untrusted_json import JsonTooDeep, loads
 pytestmark = pytest.mark.timeout(60)
 
 
+def test_json_depth_bound_is_exact_and_constants_are_refused():
+    from stages.untrusted_json import MAX_DEPTH
+
+    nested = lambda depth: "[" * depth + "]" * depth  # noqa: E731
+    assert loads(nested(MAX_DEPTH)) == json.loads(nested(MAX_DEPTH))  # exactly the bound: read
+    assert loads('{"a": ' + nested(MAX_DEPTH - 1) + "}") == {"a": json.loads(nested(MAX_DEPTH - 1))}
+    for text in (nested(MAX_DEPTH + 1), '{"a": ' + nested(MAX_DEPTH) + "}"):
+        with pytest.raises(JsonTooDeep, match=f"deeper than {MAX_DEPTH} levels"):
+            loads(text)
+    assert loads(nested(3), max_depth=3) == [[[]]]
+    with pytest.raises(JsonTooDeep):
+        loads(nested(4), max_depth=3)
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        with pytest.raises(ValueError, match="not valid JSON"):
+            loads(f"[{constant}]")
+
+
 @pytest.mark.parametrize("depth", [200, 5_000, DEEP])
 def test_deep_json_is_refused_everywhere_without_recursion_errors(tmp_path, depth):
     text = deep_gltf(depth)
