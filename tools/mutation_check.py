@@ -38,7 +38,7 @@ class Mutation:
 MUTATIONS = [
     Mutation("harvest: size cap off by one", "stages/harvest/item.py",
              "        if total > cap:\n", "        if total > cap + 1:\n",
-             "tests/test_harvest.py::test_url_list_with_retries_caps_and_404"),
+             "tests/test_harvest.py::test_a_download_without_a_length_is_capped_while_it_streams"),
     Mutation("untrusted files: a file of exactly the cap refused", "stages/untrusted_files.py",
              "    if size > cap and not allow_more:", "    if size >= cap and not allow_more:",
              "tests/test_harvest.py::test_size_cap_and_empty_files_are_error_rows"),
