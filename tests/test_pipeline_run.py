@@ -1,6 +1,7 @@
-"""The Ray pipeline end to end on generated assets (one Ray session for the module): accounting sums, idempotent
-re-run, SIGKILL of the driver then resume with byte-identical outputs, config changes that invalidate exactly the
-changed stage and those downstream, and the real shared assets with every broken file as one error row."""
+"""The Ray pipeline end to end on generated assets (the session's Ray): accounting sums, idempotent re-run, SIGKILL
+of the driver then resume with byte-identical outputs, a caption actor SIGKILLed mid-unit, config changes that
+invalidate exactly the changed stage and those downstream, and the real shared assets with every broken file as one
+error row."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from pipeline.commands.status import load_summary
 from pipeline.config import load_job
 from pipeline.lock import LOCK_NAME
 from pipeline.runner import Runner
+from ray_workers import cluster_workers_running
 
 pytestmark = pytest.mark.ray
 
@@ -141,6 +144,42 @@ def test_sigkill_of_the_driver_then_resume_gives_identical_outputs(clean_run, ra
     edited = sorted(p for p, h in source_files().items() if SOURCE_AT_CLEAN_RUN.get(p) != h)
     assert not edited, f"source files changed while the test ran, re-run it: {edited}"
     assert file_hashes(out) == file_hashes(clean_out)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds Ray's workers through /proc")
+def test_a_caption_actor_killed_mid_unit_is_restarted_and_the_unit_captioned_once(clean_run, ray_session, tmp_path):
+    job, clean_out, summary = clean_run
+    out = tmp_path / "killed"
+    markers = out / "markers" / "caption"
+    killed: list[tuple[int, int]] = []  # (pid, caption units committed when it was killed)
+
+    def kill_the_actor_in_a_unit():
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            # the actor's process title is `...CaptionUnits)).submit` while it works on (or waits for) a unit
+            for pid in cluster_workers_running(ray_session, "MapWorker(MapBatches(CaptionUnits)).submit"):
+                committed = len(list(markers.rglob("*.json")))
+                os.kill(pid, signal.SIGKILL)
+                killed.append((pid, committed))
+                break
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_the_actor_in_a_unit)
+    killer.start()
+    again = run_job(job, out)
+    killer.join()
+    assert killed, "no caption actor was seen working on a unit"
+    assert killed[0][1] < len(list(markers.rglob("*.json"))), "killed before its last unit was committed"
+    captions = again["stages"]["caption"]
+    assert captions == summary["stages"]["caption"] and captions["error_rows"] == 0
+    import duckdb
+
+    rows = duckdb.connect().execute(
+        f"select count(*), count(distinct (clip_id, caption_index)) from '{out}/captions/*/*.parquet'").fetchone()
+    assert rows == (captions["captions"], captions["captions"])  # no unit captioned twice
+    edited = sorted(p for p, h in source_files().items() if SOURCE_AT_CLEAN_RUN.get(p) != h)
+    assert not edited, f"source files changed while the test ran, re-run it: {edited}"
+    assert file_hashes(out) == file_hashes(clean_out)  # the same bytes as an undisturbed run
 
 
 def current_rows(out: Path, table: str) -> int:
