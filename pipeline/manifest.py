@@ -137,8 +137,11 @@ class Manifest:
             return {}
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
-    def shards_dir(self, stage_hash: str) -> Path:
-        return self.out / "shards" / stage_hash
+    def shard_layout(self, stage_hash: str):
+        """The shard set of a shard-stage hash: OUT/webdataset/<hash>/ (tars) and OUT/shards/<hash>/ (manifest)."""
+        from stages.shard.layout import layout_of
+
+        return layout_of(str(self.out), stage_hash)
 
     def job_file(self) -> Path:
         return self.out / JOB_FILE
