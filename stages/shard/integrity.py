@@ -18,9 +18,11 @@ ON_CORRUPT = ("raise", "skip")  # what a reader does with a sample whose bytes d
 class CorruptSampleError(ValueError):
     """A sample's bytes differ from its manifest digest (or cannot be parsed): names the shard and the key."""
 
-    def __init__(self, shard: str, key: str, reason: str):
-        super().__init__(f"corrupt sample {key!r} in shard {shard}: {reason}; run `dymesh verify` on the job "
-                         "folder and rewrite the shards (delete them and rerun the job)")
+    def __init__(self, shard: str, key: str | None = None, reason: str = ""):
+        # a single argument is a whole message: how DataLoader workers re-raise an error in the main process
+        message = shard if key is None else (f"corrupt sample {key!r} in shard {shard}: {reason}; check the set "
+                                             "with `dymesh verify` and rewrite the shards")
+        super().__init__(message)
         self.shard, self.key, self.reason = shard, key, reason
 
 
