@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from schemas.sample import Clip  # noqa: E402
 from stages.shard import ShardConfig, read_sample, write_shards  # noqa: E402
 from stages.shard.layout import INDEX_FILE, TARS  # noqa: E402
+from stages.splits import assign_split  # noqa: E402
 
 
 def make_clips(count: int, vertices: int, frames: int = 16) -> list[Clip]:
@@ -42,7 +43,7 @@ def make_clips(count: int, vertices: int, frames: int = 16) -> list[Clip]:
             clip_id=f"{asset_id}_a{i % 4}_0000-{frames - 1:04d}", asset_id=asset_id, animation=i % 4, animation_name="a",
             fps=10.0, first_frame=0, last_frame=frames - 1, vertices=trajectory,
             faces=rng.integers(0, n, size=(2 * n, 3)).astype(np.int32), center=(0.0, 0.0, 0.0), scale=1.0,
-            source_vertices=n, source_faces=2 * n, content_hash=f"{i:064x}",
+            source_vertices=n, source_faces=2 * n, content_hash=f"{i:064x}", split=assign_split(asset_id),
         ))
     return sorted(clips, key=lambda c: c.clip_id)
 
