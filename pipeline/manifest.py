@@ -10,7 +10,8 @@ Layout (OUT/; the tables and their columns: docs/tables.md):
   funnel/<hash>/part-<unit>.parquet          per asset: windows cut, clips kept, rejections
   captions/<hash>/part-<unit>.parquet
   errors/<stage>/<hash>/part-<unit>.parquet  every rejected or failed item
-  shards/<hash>/                             WebDataset tars + the shard manifest
+  shards/<hash>/part-all.parquet             the shard manifest (stages.shard.layout)
+  webdataset/<hash>/<split>/NNNNNN.tar       the WebDataset tars
   markers/<stage>/<hash>/<unit>.json         completion marker with the unit's counts (written last)
   superseded/...                             folders of stage hashes the last run does not name (pipeline.supersede)
 """

@@ -195,7 +195,7 @@ def read_range(handle, offset: int, size: int) -> bytearray:
     while done < size:
         count = handle.readinto(view[done:])
         if not count:
-            raise EOFError(f"shard ends {size - done} bytes before the range its manifest gives; run verify_shards")
+            raise EOFError(f"the shard ends {size - done} bytes before the range its manifest gives")
         done += count
     return buffer
 
@@ -209,7 +209,13 @@ def read_chunks(index: ShardIndex, first: int, last: int, chunk_bytes: int) -> I
         while start <= last:
             begin = int(index.offsets[start])
             stop = min(last, max(start, int(np.searchsorted(ends, begin + chunk_bytes, side="right")) - 1))
-            view = memoryview(read_range(handle, begin, int(ends[stop]) - begin))
+            try:
+                view = memoryview(read_range(handle, begin, int(ends[stop]) - begin))
+            except EOFError:  # a truncated shard: always an error, whatever on_corrupt says
+                cut = start + int(np.searchsorted(ends[start : stop + 1], handle.size(), side="right"))
+                key = str(index.keys[cut]) if index.keys is not None else f"#{cut}"
+                raise CorruptSampleError(index.url, key, f"the shard ends at byte {handle.size()}, before this "
+                                         f"sample's end ({int(ends[cut])})") from None
             for i in range(start, stop + 1):
                 yield i, view[int(index.offsets[i]) - begin : int(ends[i]) - begin]
             start = stop + 1

@@ -137,3 +137,17 @@ def test_a_missing_or_truncated_shard_lists_its_samples(job, capsys):
     assert len(lines) == 1 + sum(r["shard"] == first for r in rows) and all("missing" in line for line in lines[:-1])
     with pytest.raises(FileNotFoundError):
         read_sample(str(job), rows[0]["key"])
+
+
+def test_a_truncated_shard_is_refused_whatever_on_corrupt_says(job, capsys):
+    rows = read_manifest(str(job)).to_pylist()
+    last = rows[-1]
+    path = job / "webdataset" / SHARD_HASH / last["shard"]
+    path.write_bytes(path.read_bytes()[: last["offset"] + 100])  # cut inside its last sample
+    assert main(["verify", str(job)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].endswith(f"{last['key']}: missing ({last['offset'] + 100} bytes in the "
+                                                 f"shard, the sample ends at {last['offset'] + last['size']})")
+    for policy in ("raise", "skip"):
+        with pytest.raises(CorruptSampleError, match=last["key"]):
+            list(ShardDataset(str(job), rank=0, world_size=1, shuffle=False, on_corrupt=policy))
