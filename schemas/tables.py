@@ -166,8 +166,7 @@ SHARDS = table_schema("shards", SHARDS_VERSION, "one row per sample in the WebDa
     column("size", pa.int64(), "bytes of the sample's members, tar headers and padding included"),
     column("sample_sha256", pa.string(), "sha256 (hex) of the sample's bytes [offset, offset + size): `dymesh verify` checks it"),
     column("sample_xxh3_128", pa.string(), "xxh3-128 (hex) of the same bytes: every reader checks it before handing the sample out"),
-    column("shard_sha256", pa.string(), "sha256 of the whole shard file"),
-    column("shard_bytes", pa.int64(), "size of the whole shard file"),
+    column("shard_bytes", pa.int64(), "size of the whole shard file (the bytes outside samples are zeros)"),
 ])
 
 # every table by name, in the order documented

@@ -14,7 +14,7 @@ from stages.shard.integrity import CorruptSampleError, check_sample, strong_dige
 from stages.shard.layout import ShardLayout, find_layout
 from stages.storage import filesystem, write_table_atomically
 
-VERIFY_CHUNK = 64 * 1024 * 1024  # bytes read at once by verify_shards (whole samples, never split)
+VERIFY_CHUNK = 64 * 1024 * 1024  # bytes of padding read at once by verify_shards (samples are read whole)
 
 
 def write_manifest(rows: list[dict], layout: ShardLayout, durable: bool = False) -> None:
@@ -85,51 +85,53 @@ def decode_members(key: str, members: list[tuple[str, memoryview]], npy_array) -
 
 def verify_shards(path: str) -> list[str]:
     """One line per problem found by re-reading every shard of the manifest: each sample whose sha256 differs or
-    whose bytes are missing, else each shard whose size or whole-file sha256 differs; [] when all is intact."""
-    import hashlib
-
+    whose bytes are missing, else each shard whose size differs or whose bytes outside samples are not the zeros
+    the writer puts there; [] when all is intact."""
     layout = find_layout(path)
-    table = read_manifest(path, ["shard", "key", "offset", "size", "sample_sha256", "shard_sha256", "shard_bytes"])
+    table = read_manifest(path, ["shard", "key", "offset", "size", "sample_sha256", "shard_bytes"])
     by_shard: dict[str, list[tuple[int, int, str, str]]] = {}
-    expected: dict[str, tuple[str, int]] = {}
-    for shard, key, offset, size, sha, shard_sha, shard_bytes in zip(*(c.to_pylist() for c in table.columns)):
+    expected: dict[str, int] = {}
+    for shard, key, offset, size, sha, shard_bytes in zip(*(c.to_pylist() for c in table.columns)):
         by_shard.setdefault(shard, []).append((offset, size, key, sha))
-        expected[shard] = (shard_sha, shard_bytes)
+        expected[shard] = shard_bytes
     problems = []
     for shard in sorted(by_shard):
         url = layout.shard(shard)
-        samples = sorted(by_shard[shard])
+        found = []
         fs, local = filesystem(url)
-        whole, position = hashlib.sha256(), 0
         try:
             with fs.open_input_file(local) as stream:
                 total = stream.size()
-                for offset, size, key, sha in samples:
-                    if offset > position:  # bytes between samples (none in shards this writer wrote)
-                        whole.update(stream.read_at(offset - position, position))
+                position, padding_ok = 0, True
+                for offset, size, key, sha in sorted(by_shard[shard]):
+                    padding_ok &= _zeros(stream, position, offset)
                     data = stream.read_at(size, offset) if offset + size <= total else b""
-                    whole.update(data)
-                    position = offset + len(data)
                     if len(data) != size:
-                        problems.append(f"{url}: {key}: missing ({total} bytes in the shard, the sample ends at "
-                                        f"{offset + size})")
+                        found.append(f"{url}: {key}: missing ({total} bytes in the shard, the sample ends at "
+                                     f"{offset + size})")
                     elif strong_digest(data) != sha:
-                        problems.append(f"{url}: {key}: sha256 differs from the manifest's")
-                while position < total:
-                    chunk = stream.read_at(min(VERIFY_CHUNK, total - position), position)
-                    whole.update(chunk)
-                    position += len(chunk)
+                        found.append(f"{url}: {key}: sha256 differs from the manifest's")
+                    position = max(position, offset + size)
+                padding_ok &= _zeros(stream, position, total)
         except FileNotFoundError:
-            problems += [f"{url}: {key}: missing (no such shard)" for _, _, key, _ in samples]
+            problems += [f"{url}: {key}: missing (no such shard)" for _, _, key, _ in sorted(by_shard[shard])]
             continue
-        shard_sha, shard_bytes = expected[shard]
-        if any(p.startswith(f"{url}: ") for p in problems):
-            continue  # its bad samples are listed already
-        if total != shard_bytes:
-            problems.append(f"{url}: {total} bytes, the manifest says {shard_bytes}")
-        elif whole.hexdigest() != shard_sha:
-            problems.append(f"{url}: sha256 of the whole shard differs from the manifest's (bytes outside samples)")
+        if not found and total != expected[shard]:
+            found.append(f"{url}: {total} bytes, the manifest says {expected[shard]}")
+        elif not found and not padding_ok:
+            found.append(f"{url}: bytes outside its samples are not the end-of-archive zeros")
+        problems += found
     return problems
+
+
+def _zeros(stream, start: int, end: int) -> bool:
+    """Whether bytes [start, end) of an open shard are all zero (the tar padding between and after samples)."""
+    while start < end:
+        chunk = stream.read_at(min(VERIFY_CHUNK, end - start), start)
+        if not chunk or chunk.count(0) != len(chunk):
+            return False
+        start += len(chunk)
+    return True
 
 
 __all__ = ["CorruptSampleError", "read_manifest", "read_sample", "verify_shards", "write_manifest"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import os
 import queue
@@ -96,38 +95,35 @@ class LocalFile:
 
 
 class ShardHasher:
-    """sha256 of a shard, and both digests of each sample (stages.shard.integrity), computed on a second thread
-    while the first writes (hashlib and xxhash release the GIL)."""
+    """Both digests of each sample of a shard (stages.shard.integrity), computed on a second thread while the
+    first writes (hashlib and xxhash release the GIL). The bytes outside samples are zeros (end of archive), which
+    `verify_shards` checks as such, so no whole-shard digest is kept: it would hash every byte a second time."""
 
     def __init__(self):
-        self.sha = hashlib.sha256()
         self.samples: list[tuple[str, str]] = []  # (sha256, xxh3-128) of each sample, in order
         self.queue: queue.Queue = queue.Queue(maxsize=256)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            pieces, is_sample = item
-            sample = SampleHasher() if is_sample else None
+        while (pieces := self.queue.get()) is not None:
+            sample = SampleHasher()
             for piece in pieces:
-                self.sha.update(piece)
-                if sample is not None:
-                    sample.update(piece)
-            if sample is not None:
-                self.samples.append(sample.digests())
+                sample.update(piece)
+            self.samples.append(sample.digests())
 
-    def update(self, pieces: list, is_sample: bool) -> None:
-        self.queue.put((pieces, is_sample))
+    def update(self, pieces: list) -> None:
+        self.queue.put(pieces)
 
-    def hexdigest(self) -> str:
+    def join(self) -> list[tuple[str, str]]:
+        """Wait for the queued samples; their (sha256, xxh3-128) in order."""
         self.queue.put(None)
         self.thread.join()
-        return self.sha.hexdigest()
+        return self.samples
 
 
 class ShardFile:
-    """One shard being written: tar members streamed out, sha256 and sample offsets kept."""
+    """One shard being written: tar members streamed out, sample offsets and digests kept."""
 
     def __init__(self, fs, folder: str, name: str, split: str, remote: bool, durable: bool):
         self.fs, self.name, self.split = fs, name, split
@@ -145,7 +141,8 @@ class ShardFile:
         else:
             for piece in pieces:
                 self.stream.write(piece)
-        self.hashing.update(pieces, is_sample)
+        if is_sample:
+            self.hashing.update(pieces)
         self.offset += size
 
     def add(self, clip_id: str, key: str, pieces: list, size: int) -> None:
@@ -155,7 +152,7 @@ class ShardFile:
 
     def abandon(self) -> None:
         """Remove the unfinished shard (an exception interrupted the writer; on S3 closing completes the upload)."""
-        self.hashing.hexdigest()
+        self.hashing.join()
         if isinstance(self.stream, LocalFile):
             self.stream.close(durable=False)
         else:
@@ -170,7 +167,7 @@ class ShardFile:
     def publish(self, durable: bool) -> list[dict]:
         """Close the finished archive (fsync first if durable), give it its final name, return its manifest rows."""
         try:
-            digest = self.hashing.hexdigest()
+            digests = self.hashing.join()
             if isinstance(self.stream, LocalFile):
                 self.stream.close(durable)
             else:
@@ -184,8 +181,8 @@ class ShardFile:
         log.info("shard %s: %d samples, %.1f MB", self.name, len(self.samples), self.offset / 1e6)
         return [
             dict(shard=self.name, key=k, clip_id=c, split=self.split, offset=o, size=s, sample_sha256=sha,
-                 sample_xxh3_128=xxh, shard_sha256=digest, shard_bytes=self.offset)
-            for (c, k, o, s), (sha, xxh) in zip(self.samples, self.hashing.samples, strict=True)
+                 sample_xxh3_128=xxh, shard_bytes=self.offset)
+            for (c, k, o, s), (sha, xxh) in zip(self.samples, digests, strict=True)
         ]
 
 

@@ -151,3 +151,14 @@ def test_a_truncated_shard_is_refused_whatever_on_corrupt_says(job, capsys):
     for policy in ("raise", "skip"):
         with pytest.raises(CorruptSampleError, match=last["key"]):
             list(ShardDataset(str(job), rank=0, world_size=1, shuffle=False, on_corrupt=policy))
+
+
+def test_a_byte_in_the_end_of_archive_padding_is_found(job, capsys):
+    rows = read_manifest(str(job)).to_pylist()
+    last = rows[-1]
+    path = job / "webdataset" / SHARD_HASH / last["shard"]
+    data = bytearray(path.read_bytes())
+    data[last["offset"] + last["size"] + 7] = 1  # after the last sample: the end-of-archive blocks
+    path.write_bytes(bytes(data))
+    assert main(["verify", str(job)]) == 1
+    assert capsys.readouterr().out.splitlines()[0].endswith("bytes outside its samples are not the end-of-archive zeros")
