@@ -17,7 +17,7 @@ this file and the schemas disagree.
 A job folder (`dymesh run JOB.yaml --out OUT`) holds one folder of Parquet files per table, partitioned by the
 config hash of the stage that writes it and by unit of work:
 
-```
+```text
 OUT/<table>/<stage hash>/part-<unit>.parquet     (errors: OUT/errors/<stage>/<stage hash>/part-<unit>.parquet)
 OUT/shards/<shard hash>/part-all.parquet         the shard manifest (the `shards` table)
 OUT/webdataset/<shard hash>/<split>/NNNNNN.tar   the WebDataset tars (not a table: docs/shards.md)
