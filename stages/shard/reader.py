@@ -382,6 +382,8 @@ class ShardDataset(IterableDataset):
         vertices = vertices.astype(np.float32, copy=False)  # float16 shards widen; float32 views the read buffer
         if self.normalize:
             vertices = normalise_frame0(vertices)
+        if not vertices.flags.writeable:  # a tar read without a manifest: members are read-only bytes
+            vertices = vertices.copy()
         return {
             "key": sample["__key__"],
             "vertices": torch.from_numpy(np.ascontiguousarray(vertices)),
