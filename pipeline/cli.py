@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "stats",
     "report",
     "gc",
+    "verify",
     "preview",
     "caption",
     "aam",

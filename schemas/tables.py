@@ -20,7 +20,7 @@ CLIP_ARRAYS_VERSION = 1
 FUNNEL_VERSION = 1
 CAPTIONS_VERSION = 1
 ERRORS_VERSION = 2  # 2: the transient column (schemas.failures)
-SHARDS_VERSION = 2
+SHARDS_VERSION = 3  # 3: sample_sha256 / sample_xxh3_128; tars in OUT/webdataset/<hash>/<split>/
 
 DOC = b"doc"
 
@@ -156,15 +156,17 @@ ERRORS = table_schema("errors", ERRORS_VERSION, "one row per rejected or failed 
            "schemas.failures); false for skipped rows"),
 ])
 
-SHARDS = table_schema("shards", SHARDS_VERSION, "one row per sample in the WebDataset shards (the shard manifest)", [
-    column("shard", pa.string(), "tar file name relative to the shard folder"),
+SHARDS = table_schema("shards", SHARDS_VERSION, "one row per sample in the WebDataset shards (the shard manifest, "
+                      "OUT/shards/<hash>/; the tars are in OUT/webdataset/<hash>/)", [
+    column("shard", pa.string(), "tar file relative to the tar folder OUT/webdataset/<hash>/, e.g. train/000000.tar"),
     column("key", pa.string(), "WebDataset sample key (the clip id with '.' replaced by '_')"),
     column("clip_id", pa.string(), "the clip (clips.clip_id)"),
     column("split", pa.string(), "train | val | test (clips.split)"),
     column("offset", pa.int64(), "byte offset of the sample's first tar header in the shard"),
     column("size", pa.int64(), "bytes of the sample's members, tar headers and padding included"),
-    column("shard_sha256", pa.string(), "sha256 of the whole shard file"),
-    column("shard_bytes", pa.int64(), "size of the whole shard file"),
+    column("sample_sha256", pa.string(), "sha256 (hex) of the sample's bytes [offset, offset + size): `dymesh verify` checks it"),
+    column("sample_xxh3_128", pa.string(), "xxh3-128 (hex) of the same bytes: every reader checks it before handing the sample out"),
+    column("shard_bytes", pa.int64(), "size of the whole shard file (the bytes outside samples are zeros)"),
 ])
 
 # every table by name, in the order documented

@@ -202,14 +202,14 @@ def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, 
     assert (new["assets"], new["clips"]) == (old["assets"], old["clips"])
     assert new["captions"] != old["captions"] and new["shards"] != old["shards"]
     after = file_hashes(out)
-    moved = {p: "superseded/" + p for p in before if p.split("/")[0] in ("captions", "shards")
+    moved = {p: "superseded/" + p for p in before if p.split("/")[0] in ("captions", "shards", "webdataset")
              or p.startswith(("errors/caption/", "errors/shard/", "markers/caption/", "markers/shard/"))}
     assert all(after[aside] == before[p] for p, aside in moved.items())  # set aside, bytes unchanged
     rewritten = sorted(p for p, h in before.items() if p not in moved and after[p] != h)
     assert rewritten == ["job.json"]  # only the job description; nothing committed before was rewritten
     written = {"/".join(p.split("/")[:2]) for p in set(after) - set(before) - set(moved.values())}
     assert written == {"captions/" + new["captions"].split("/")[1], "shards/" + new["shards"].split("/")[1],
-                       "errors/caption", "errors/shard", "markers/caption", "markers/shard"}
+                       "webdataset/" + new["shards"].split("/")[1], "errors/caption", "errors/shard", "markers/caption", "markers/shard"}
     # a user's glob over a table folder reads exactly the current rows
     assert current_rows(out, "captions") == captions2["stages"]["caption"]["captions"] == 2 * current_rows(out, "clips")
     assert current_rows(out, "shards") == captions2["stages"]["shard"]["samples"]
@@ -218,7 +218,7 @@ def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, 
     assert "nothing to do" in capsys.readouterr().out
     back = file_hashes(out)
     assert {p: back[p] for p in before if p != "job.json"} == {p: h for p, h in before.items() if p != "job.json"}
-    assert not [p for p in back if p.split("/")[0] in ("captions", "shards")
+    assert not [p for p in back if p.split("/")[0] in ("captions", "shards", "webdataset")
                 and p.split("/")[1] != old[p.split("/")[0]].split("/")[1]]  # the newer ones are aside now
     changed = run_job(write_job(tmp_path, resample={"vertices": 96}), out)
     assert changed["paths"]["assets"] == old["assets"]  # evaluate's config did not change

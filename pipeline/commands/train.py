@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, help="override the spec's steps")
     parser.add_argument("--name", help="override the run name (checkpoint and log folder)")
     parser.add_argument("--storage-path", help="override storage_path (local folder or s3://bucket/prefix)")
-    parser.add_argument("--shards", help="override the shard folder (or synthetic:<clips>)")
+    parser.add_argument("--shards", help="override shards: a job output folder (its current shards), a shard folder "
+                        "or synthetic:<clips>")
     parser.add_argument("--num-workers", type=int, help="override the number of Ray Train workers")
     parser.add_argument("--no-ray", action="store_true", help="train in this process, without Ray")
     parser.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
@@ -31,12 +32,13 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from pipeline.config import load_training_job
+    from pipeline.config import check_training_shards, load_training_job
     from pipeline.lock import FolderLock
     from stages.train.loop import run_folder
 
     config = load_training_job(args.job, steps=args.steps, name=args.name, storage_path=args.storage_path,
                                shards=args.shards, num_workers=args.num_workers)
+    check_training_shards(config)  # before Ray starts: a missing demo output is one line, at once
     with FolderLock(run_folder(config), "dymesh train", stream=sys.stderr):  # one training per run folder
         return train(args, config)
 
