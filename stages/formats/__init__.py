@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 
 from stages.evaluate import LimitExceeded, Limits, MalformedAsset, UnsupportedAsset, load_asset, load_asset_bytes
-from stages.formats.blender import BLENDER_SUFFIXES
 
+BLENDER_SUFFIXES = (".fbx", ".dae", ".blend", ".abc", ".usd", ".usda", ".usdc", ".usdz", ".obj", ".ply", ".stl")  # via Blender
 PACKAGE_FORMATS = ("dt4d", "amass")
 BLENDER_FORMATS = tuple(s[1:] for s in BLENDER_SUFFIXES)
 FORMATS = ("glb", "gltf", *PACKAGE_FORMATS, *BLENDER_FORMATS)

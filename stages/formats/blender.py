@@ -24,8 +24,8 @@ import tempfile
 from pathlib import Path
 
 from stages.evaluate import AssetError, LimitExceeded, Limits, MalformedAsset, UnsupportedAsset
+from stages.formats import BLENDER_SUFFIXES  # defined with the other formats: reading a glTF never imports this
 
-BLENDER_SUFFIXES = (".fbx", ".dae", ".blend", ".abc", ".usd", ".usda", ".usdc", ".usdz", ".obj", ".ply", ".stl")
 SCRIPT = Path(__file__).with_name("blender_convert.py")
 ENABLE = ("install the Blender extra: pip install -e '.[blender]' (bpy 4.2.23, Python 3.11 only), or set "
           "DYMESH_BLENDER_PYTHON to a Python that has bpy")
