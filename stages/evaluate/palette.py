@@ -14,43 +14,58 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLOCK_FLOATS = 1 << 16  # float32 values of one gathered block [b, 4, 3T]: 256 KiB, stays in cache
+BLOCK_FLOATS = 1 << 17  # float32 values of one gathered block [b, 4, 3T]: 512 KiB, stays in cache
 
 
 @dataclass
 class Influences:
-    """Palette entries [n, k] and float32 weights [n, k] of n vertices; `entry` >= 0 when all are that one entry
-    with weight 1 (a rigid part)."""
+    """Palette entries [n, k] and float32 weights [n, k] of n vertices, each vertex's non-zero weights first
+    (`used` [n]: how many); `entry` >= 0 when all are that one entry with weight 1 (a rigid part)."""
 
     entries: np.ndarray
     weights: np.ndarray
+    used: np.ndarray
     entry: int = -1
 
     @property
     def count(self) -> int:
         return len(self.entries)
 
+    def block(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Entries and weights of `rows`, cut to the slots some vertex of them uses."""
+        slots = max(1, int(self.used[rows].max()))
+        return self.entries[rows, :slots], self.weights[rows, :slots]
+
 
 @dataclass
 class FixedPart:
-    """Vertices first .. first+n whose points do not move themselves: influences and float32 points [n, 3]."""
+    """Vertices first .. first+n whose points do not move themselves: influences and the float32 weighted
+    homogeneous points [n, k, 4] (weight * (x, y, z, 1) per influence)."""
 
     first: int
     influences: Influences
-    points: np.ndarray
+    weighted: np.ndarray
 
 
 def influences(entries: np.ndarray, weights: np.ndarray) -> Influences:
     """Influences of palette entries [n, k] with weights [n, k] (a repeated entry of a vertex adds up)."""
     rigid = entries.shape[1] == 1 and len(entries) and (entries == entries[0, 0]).all() and (weights == 1).all()
-    return Influences(np.ascontiguousarray(entries, dtype=np.intp), np.ascontiguousarray(weights, dtype=np.float32),
-                      int(entries[0, 0]) if rigid else -1)
+    order = np.argsort(weights == 0, axis=1, kind="stable")  # zero weights last: blocks skip slots none uses
+    return Influences(np.ascontiguousarray(np.take_along_axis(entries, order, 1), dtype=np.intp),
+                      np.ascontiguousarray(np.take_along_axis(weights, order, 1), dtype=np.float32),
+                      np.count_nonzero(weights, axis=1), int(entries[0, 0]) if rigid else -1)
 
 
 def fixed_parts(parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> list[FixedPart]:
     """FixedPart of each (first vertex, palette entries [n, k], weights [n, k], points [n, 3])."""
-    return [FixedPart(first, influences(entries, weights), np.asarray(points, dtype=np.float32))
-            for first, entries, weights, points in parts]
+    out = []
+    for first, entries, weights, points in parts:
+        influence = influences(entries, weights)
+        weighted = np.empty(influence.weights.shape + (4,), dtype=np.float32)
+        weighted[..., :3] = influence.weights[..., None] * np.asarray(points, dtype=np.float32)[:, None]
+        weighted[..., 3] = influence.weights
+        out.append(FixedPart(first, influence, weighted))
+    return out
 
 
 def palette_columns(palette: np.ndarray) -> np.ndarray:
@@ -67,36 +82,27 @@ def _blocks(count: int, columns: np.ndarray):
     return (slice(start, min(start + step, count)) for start in range(0, count, step))
 
 
-def _blended(influence: Influences, rows: slice, columns: np.ndarray) -> np.ndarray:
-    """Blended matrices float32 [b, 4, 3T] (or [1, 4, 3T] for a rigid part) of the vertices in `rows`."""
-    if influence.entry >= 0:
-        return columns[influence.entry][None]
-    entries, weights = influence.entries[rows], influence.weights[rows]
-    out = columns[entries[:, 0]]
-    out *= weights[:, 0, None, None]
-    for s in range(1, entries.shape[1]):
-        gathered = columns[entries[:, s]]
-        gathered *= weights[:, s, None, None]
-        out += gathered
-    return out
-
-
 def blend_fixed_points(parts: list[FixedPart], columns: np.ndarray, out: np.ndarray) -> None:
     """Write world positions of fixed points into out [T, V, 3] (columns: palette_columns of T or 1 frames).
 
-    Per block: the points [b, 3T] (vertex-major) are a 2D transpose into out's [T, 3V] rows.
+    Per block and influence slot: one gather of the slot's matrices [b, 4, 3T] contracted with the weighted
+    points; the points [b, 3T] (vertex-major) are then a 2D transpose into out's [T, 3V] rows.
     """
     frames = columns.shape[2] // 3
     flat = out.reshape(out.shape[0], -1)
     for part in parts:
-        for rows in _blocks(part.influences.count, columns):
-            matrices = _blended(part.influences, rows, columns)
-            points = part.points[rows]
-            moved = matrices[:, 3] + matrices[:, 0] * points[:, 0:1]
-            moved += matrices[:, 1] * points[:, 1:2]
-            moved += matrices[:, 2] * points[:, 2:3]  # [b, 3T] = [b * 3, T] in memory
+        influence = part.influences
+        for rows in _blocks(influence.count, columns):
+            weighted = part.weighted[rows]
+            if influence.entry >= 0:
+                moved = np.einsum("bj,jc->bc", weighted[:, 0], columns[influence.entry])
+            else:
+                entries, _ = influence.block(rows)
+                moved = np.einsum("bj,bjc->bc", weighted[:, 0], columns[entries[:, 0]])
+                for s in range(1, entries.shape[1]):
+                    moved += np.einsum("bj,bjc->bc", weighted[:, s], columns[entries[:, s]])
             start = 3 * (part.first + rows.start)
-            flat[:, start:start + 3 * len(points)] = moved.reshape(-1, frames).T
+            flat[:, start:start + moved.shape[0] * 3] = moved.reshape(-1, frames).T  # [b * 3, T]
 
 
 def transform_points(matrices: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -115,7 +121,9 @@ def blend_moving_points(influence: Influences, columns: np.ndarray, points: np.n
     frames = columns.shape[2] // 3
     out = np.empty((max(frames, len(points)), influence.count, 3), dtype=np.float32)
     for rows in _blocks(influence.count, columns):
-        blended = _blended(influence, rows, columns).reshape(-1, 4, 3, frames).transpose(3, 0, 2, 1)  # [T', b, 3, 4]
+        entries, weights = influence.block(rows)
+        blended = np.einsum("bs,bsjc->bjc", weights, columns[entries])
+        blended = blended.reshape(-1, 4, 3, frames).transpose(3, 0, 2, 1)  # [T', b, 3, 4]
         block = points[:, rows]
         moved = blended[..., 3] + blended[..., 0] * block[..., 0:1]
         moved += blended[..., 1] * block[..., 1:2]
