@@ -2,7 +2,7 @@
 and the yield of each short-animation policy. Prints three tables.
 
     python benchmarks/resample.py [--vertices 2048] [--frames 16] [--repeats 3] [--blender-python PATH]
-                                  [--gltfpack PATH] [--quick]
+                                  [--gltfpack PATH] [--quick] [--cost-only | --skip-cost]
 
 Cost: per asset, the wall time of one whole `dymesh resample ASSET --vertices N --frames T --out DIR` process
 (Python start, imports, load, evaluate, resample, write) against one whole `python benchmarks/blender_eval.py
@@ -191,6 +191,7 @@ def main() -> int:
     parser.add_argument("--gltfpack", default=shutil.which("gltfpack"), help="gltfpack executable (npm package)")
     parser.add_argument("--quick", action="store_true", help="six small shared assets only")
     parser.add_argument("--skip-cost", action="store_true", help="only the in-process tables")
+    parser.add_argument("--cost-only", action="store_true", help="only the whole-process cost table")
     args = parser.parse_args()
     blender = blender_python(args.blender_python)
     print(f"Blender baseline: {blender or 'not found'}; gltfpack: {args.gltfpack or 'not found (no quantised assets)'}")
@@ -199,8 +200,9 @@ def main() -> int:
         paths = build_assets(folder, args.gltfpack, args.quick)
         if not args.skip_cost:
             cost(paths, args, blender, folder)
-        yields(paths, args)
-        steps(paths, args)
+        if not args.cost_only:
+            yields(paths, args)
+            steps(paths, args)
     return 0
 
 
