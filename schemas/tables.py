@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.failures import is_transient
+from schemas.failures import error_row  # noqa: F401 - rows are made there, without pyarrow (stages import it)
 
 PROVENANCE_VERSION = 2
 ASSETS_VERSION = 2
@@ -198,31 +198,3 @@ def stage_tables(stage: str) -> dict[str, int]:
     """{table: version} of the tables a stage writes (its error rows included): part of the stage's hash."""
     written = {t: int(TABLES[t].metadata[b"dymesh.version"]) for t, s in TABLE_STAGES.items() if s == stage}
     return {**written, "errors": ERRORS_VERSION}
-
-
-def error_row(
-    stage: str,
-    unit_id: str,
-    error_type: str,
-    message: str,
-    *,
-    source: str = "",
-    status: str = "failed",
-    attempt: int = 1,
-    transient: bool | None = None,
-) -> dict:
-    """One `errors` row. status is "failed" for errors, "skipped" for filter rejections. `transient`: the stage
-    says a retry may pass (else schemas.failures decides from the stage and kind; a skip is never transient)."""
-
-    if status not in ("failed", "skipped"):
-        raise ValueError(f"error_row status must be 'failed' or 'skipped', not {status!r}")
-    return {
-        "stage": stage,
-        "unit_id": unit_id,
-        "source": source,
-        "attempt": int(attempt),
-        "status": status,
-        "error_type": error_type,
-        "message": message,
-        "transient": status == "failed" and is_transient(stage, error_type, transient),
-    }
