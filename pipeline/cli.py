@@ -8,7 +8,7 @@ import os
 import sys
 
 from pipeline import __version__
-from pipeline.errors import EXIT_LOCKED, UserError, storage_problem
+from pipeline.errors import EXIT_CLUSTER, EXIT_LOCKED, ClusterError, UserError, storage_problem
 from pipeline.lock import LockedError
 
 # Order is the order shown in `dymesh --help`.
@@ -70,6 +70,9 @@ def _dispatch(argv: list[str] | None) -> int:
     except LockedError as exc:
         print(f"dymesh {args.command}: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except ClusterError as exc:
+        print(f"dymesh {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CLUSTER
     except UserError as exc:
         print(f"dymesh {args.command}: error: {exc}", file=sys.stderr)
         return 2
