@@ -27,6 +27,7 @@ class ray_session:
         self.owned = False
         # quiet: Ray's own messages go to its session log folder, not the terminal (pipeline.executor.ray_output)
         self.output = RayOutputToLog() if quiet else None
+        self.configure_logging = not quiet  # not quiet (--verbose): Ray's own INFO lines too (its banners)
 
     def __enter__(self):
         import ray
@@ -60,7 +61,8 @@ class ray_session:
             from pipeline.executor.cluster import one_line
 
             try:
-                ray.init(address=self.joined, log_to_driver=self.log_to_driver, configure_logging=False)
+                ray.init(address=self.joined, log_to_driver=self.log_to_driver,
+                         configure_logging=self.configure_logging)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ClusterError(f"could not join the Ray cluster at {self.joined}: {one_line(exc)}; check that "
                                    f"this machine runs a node of it with Ray {ray.__version__}") from None
@@ -68,7 +70,7 @@ class ray_session:
             cpus = self.num_cpus or os.cpu_count() or 1
             store = self.object_store_mb or (512 if cpus <= 4 else None)
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=self.log_to_driver,
-                     configure_logging=False, object_store_memory=store * MiB if store else None)
+                     configure_logging=self.configure_logging, object_store_memory=store * MiB if store else None)
 
     def watch_cluster(self, ray) -> None:
         """Start the watcher that reports the cluster's loss should Ray end this process (LossWatch)."""
