@@ -18,7 +18,7 @@ class ray_session:
     is already up. `log_to_driver`: show the workers' output here (training progress) or not (pipeline runs)."""
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, object_store_mb: int | None = None,
-                 log_to_driver: bool = False, quiet: bool = False, command: str = "dymesh"):
+                 log_to_driver: bool = False, quiet: bool = False, command: str = "dymesh", worker_lines=None):
         self.address, self.num_cpus, self.object_store_mb = address, num_cpus, object_store_mb
         self.log_to_driver = log_to_driver
         self.command = command  # names this program in the one-line errors (`dymesh run`)
@@ -28,6 +28,7 @@ class ray_session:
         # quiet: Ray's own messages go to its session log folder, not the terminal (pipeline.executor.ray_output)
         self.output = RayOutputToLog() if quiet else None
         self.configure_logging = not quiet  # not quiet (--verbose): Ray's own INFO lines too (its banners)
+        self.worker_lines = worker_lines  # quiet with log_to_driver: the workers' lines shown (the rest: the log)
 
     def __enter__(self):
         import ray
@@ -50,6 +51,8 @@ class ray_session:
             raise
         if self.output:
             self.output.settle(ray)
+            if self.log_to_driver:
+                self.output.route_worker_output(self.worker_lines or (lambda line: False))
         self.owned = True
         if self.joined:
             self.watch_cluster(ray)
