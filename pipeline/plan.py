@@ -92,8 +92,13 @@ def upstream_digest(provenance: list[dict], unit_size: int) -> str:
 
 def stage_config(job: JobSpec, stage: str) -> dict:
     """What a stage's hash covers besides its upstream: its config, the versions of the tables it writes, and for
-    resample the split settings (every clip row carries its split), for shard the sample format."""
+    resample the split settings (every clip row carries its split), for shard the sample format, for evaluate the
+    version of the Blender conversion."""
     config = {"config": getattr(job, stage), "tables": stage_tables(stage)}
+    if stage == "evaluate":
+        from stages.formats.blender import CONVERSION_VERSION
+
+        config["blender_conversion"] = CONVERSION_VERSION
     if stage == "resample":
         config["split"] = job.split
     if stage == "shard":

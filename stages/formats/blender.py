@@ -27,6 +27,9 @@ from stages.evaluate import AssetError, LimitExceeded, Limits, MalformedAsset, U
 
 BLENDER_SUFFIXES = (".fbx", ".dae", ".blend", ".abc", ".usd", ".usda", ".usdc", ".usdz", ".obj", ".ply", ".stl")
 SCRIPT = Path(__file__).with_name("blender_convert.py")
+# Part of the evaluate stage's hash: bump it whenever blender_convert.py changes what it writes (docs/CHANGES.md).
+# 2: FBX takes keep their own timeline (imported with anim_offset 0; Blender's default shifted them by a frame).
+CONVERSION_VERSION = 2
 ENABLE = ("install the Blender extra: pip install -e '.[blender]' (bpy 4.2.23, Python 3.11 only), or set "
           "DYMESH_BLENDER_PYTHON to a Python that has bpy")
 OUTPUT_TAIL_BYTES = 4096

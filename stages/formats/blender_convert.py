@@ -70,7 +70,7 @@ def import_file(bpy, path: str) -> None:
             raise ValueError(f"the .blend links {len(bpy.data.libraries)} other file(s); linked files are refused")
         return
     importers = {
-        ".fbx": lambda: bpy.ops.import_scene.fbx(filepath=path),
+        ".fbx": lambda: bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0),  # FBX time t at frame t*fps
         ".dae": lambda: bpy.ops.wm.collada_import(filepath=path),
         ".abc": lambda: bpy.ops.wm.alembic_import(filepath=path, as_background_job=False),
         ".obj": lambda: bpy.ops.wm.obj_import(filepath=path),

@@ -22,6 +22,10 @@ for source, target in zip(sys.argv[1::2], sys.argv[2::2]):
     shapes = {b.custom_shape for o in bpy.data.objects if o.type == "ARMATURE" for b in o.pose.bones}
     for shape in shapes - {None}:
         bpy.data.objects.remove(shape, do_unlink=True)
+    for action in bpy.data.actions:  # bake from t = 0, so that a take whose first key is later keeps its timeline
+        start, end = action.frame_range
+        action.use_frame_range = True
+        action.frame_start, action.frame_end = min(0.0, start), end
     bpy.ops.export_scene.fbx(filepath=target, bake_anim=True, add_leaf_bones=False)
     print("wrote", target, flush=True)
 """
