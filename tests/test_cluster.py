@@ -270,7 +270,7 @@ def test_the_cluster_guide_runs_as_written(tmp_path):
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", PYTHONPATH=str(scratch),
                HOME=str(tmp_path / "home"), RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="1")  # no 30 s drain at the end
     for block in blocks:
-        done = subprocess.run(["bash", "-e", "-c", block], cwd=scratch, env=env, capture_output=True, text=True,
+        done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block], cwd=scratch, env=env, capture_output=True, text=True,
                               timeout=400)
         assert done.returncode == 0, f"{block}\n{done.stdout}\n{done.stderr}"
     assert "43 samples in 3 shards" in done.stdout  # the demo, on the two-node cluster of the guide
