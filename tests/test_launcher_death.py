@@ -1,12 +1,14 @@
-"""Training ranks die with their launcher: SIGKILL a real `torchrun` launcher of a 2-rank DDP run and no rank
-survives it, and the run folder's lock is free for the next run."""
+"""Training ranks die with their launcher: SIGKILL a real `torchrun` launcher of a 2-rank DDP run, or a `dymesh train`
+driver on Ray Train, and no rank survives it, and the run folder's lock is free for the next run."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,3 +78,62 @@ def test_sigkill_of_the_torchrun_launcher_leaves_no_rank_and_frees_the_lock(tmp_
         for rank in ranks:
             if alive(rank):
                 os.kill(rank, signal.SIGKILL)
+
+
+def processes_under(folder: Path) -> set[int]:
+    """Live processes whose command line names `folder` (a Ray session's processes), and their descendants."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and entry.name.isdigit():
+            table[int(entry.name)] = (int(fields[1]), cmdline)
+    found = {pid for pid, (_, cmdline) in table.items() if str(folder) in cmdline}
+    while True:
+        more = {pid for pid, (parent, _) in table.items() if parent in found} - found
+        if not more:
+            return found
+        found |= more
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_dymesh_train_on_ray_leaves_no_worker_and_frees_the_lock(tmp_path):
+    """Ray Train's workers (and the local Ray `dymesh train` started) end with the driver."""
+    spec = dict(model="vae", preset="tiny", name="orphans", storage_path=str(tmp_path), shards="synthetic:8",
+                steps=100000, batch_size=4, checkpoint_every=50, log_every=5, loader_workers=0, num_workers=1,
+                overrides=SMALL)
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
+    run_folder = tmp_path / "orphans"
+    ray_tmp = Path(tempfile.mkdtemp(prefix="dml", dir="/tmp"))  # this run's Ray (short: socket paths)
+    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_TMPDIR=str(ray_tmp), RAY_USAGE_STATS_ENABLED="0")
+    env.pop("RAY_ADDRESS", None)
+    driver = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "train", str(tmp_path / "job.yaml")], env=env,
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run_folder / "logs" / "metrics.csv").is_file():
+            assert driver.poll() is None, "the training ended early"
+            assert time.monotonic() < deadline, "the worker did not start training in time"
+            time.sleep(0.2)
+        workers = [p for p in processes_under(ray_tmp) if "RayTrainWorker" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert workers, "no Ray Train worker found"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 30
+        while processes_under(ray_tmp) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not processes_under(ray_tmp), "Ray processes outlived the dymesh train driver"
+        with FolderLock(run_folder, "dymesh train") as lock:
+            assert lock.taken_over.get("command") == "dymesh train"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+        for pid in processes_under(ray_tmp):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
