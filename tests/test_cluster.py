@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from paths import REPO
+from procs import process_table, processes_naming
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -88,32 +89,11 @@ class Cluster:
 
     def processes(self) -> list[int]:
         """Pids of this cluster's processes: those whose command line names its folder, and their children."""
-        table = {}  # pid -> (parent pid, command line)
-        for entry in Path("/proc").iterdir():
-            try:
-                stat = (entry / "stat").read_text()
-                table[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]),
-                                          (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            except (ValueError, OSError):
-                continue
-        found = {pid for pid, (_, cmdline) in table.items() if str(self.root) in cmdline}
-        while True:
-            children = {pid for pid, (parent, _) in table.items() if parent in found} - found
-            if not children:
-                return sorted(found - {os.getpid()})
-            found |= children
+        return sorted(processes_naming(str(self.root)) - {os.getpid()})
 
     def workers_of(self, raylet: int) -> int:
         """How many Ray worker processes the raylet `raylet` has now."""
-        count = 0
-        for entry in Path("/proc").iterdir():
-            try:
-                stat = (entry / "stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == raylet and b"default_worker" in (entry / "cmdline").read_bytes():
-                    count += 1
-            except (ValueError, OSError):
-                continue
-        return count
+        return sum("default_worker" in cmdline for parent, cmdline in process_table().values() if parent == raylet)
 
     def kill(self) -> None:
         """SIGKILL every process of this cluster (what a crashed head machine looks like to a driver)."""
@@ -270,7 +250,7 @@ def test_the_cluster_guide_runs_as_written(tmp_path):
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", PYTHONPATH=str(scratch),
                HOME=str(tmp_path / "home"), RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="1")  # no 30 s drain at the end
     for block in blocks:
-        done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block], cwd=scratch, env=env, capture_output=True, text=True,
-                              timeout=400)
+        done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block], cwd=scratch, env=env,
+                              capture_output=True, text=True, timeout=400)
         assert done.returncode == 0, f"{block}\n{done.stdout}\n{done.stderr}"
     assert "43 samples in 3 shards" in done.stdout  # the demo, on the two-node cluster of the guide

@@ -16,29 +16,9 @@ import pytest
 import yaml
 
 from paths import REPO
+from procs import alive, children, process_table, processes_naming
 from pipeline.lock import LOCK_NAME, FolderLock
 from train_runs import SMALL
-
-
-def children(pid: int) -> list[int]:
-    """Pids of the live (not zombie) processes whose parent is `pid`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(pid) and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 @pytest.mark.slow
@@ -80,25 +60,6 @@ def test_sigkill_of_the_torchrun_launcher_leaves_no_rank_and_frees_the_lock(tmp_
                 os.kill(rank, signal.SIGKILL)
 
 
-def processes_under(folder: Path) -> set[int]:
-    """Live processes whose command line names `folder` (a Ray session's processes), and their descendants."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and entry.name.isdigit():
-            table[int(entry.name)] = (int(fields[1]), cmdline)
-    found = {pid for pid, (_, cmdline) in table.items() if str(folder) in cmdline}
-    while True:
-        more = {pid for pid, (parent, _) in table.items() if parent in found} - found
-        if not more:
-            return found
-        found |= more
-
-
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -120,20 +81,21 @@ def test_sigkill_of_dymesh_train_on_ray_leaves_no_worker_and_frees_the_lock(tmp_
             assert driver.poll() is None, "the training ended early"
             assert time.monotonic() < deadline, "the worker did not start training in time"
             time.sleep(0.2)
-        workers = [p for p in processes_under(ray_tmp) if "RayTrainWorker" in Path(f"/proc/{p}/cmdline").read_text()]
+        table = process_table()
+        workers = [p for p in processes_naming(str(ray_tmp)) if "RayTrainWorker" in table.get(p, (0, ""))[1]]
         assert workers, "no Ray Train worker found"
         driver.send_signal(signal.SIGKILL)
         driver.wait()
         deadline = time.monotonic() + 30
-        while processes_under(ray_tmp) and time.monotonic() < deadline:
+        while processes_naming(str(ray_tmp)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not processes_under(ray_tmp), "Ray processes outlived the dymesh train driver"
+        assert not processes_naming(str(ray_tmp)), "Ray processes outlived the dymesh train driver"
         with FolderLock(run_folder, "dymesh train") as lock:
             assert lock.taken_over.get("command") == "dymesh train"
     finally:
         if driver.poll() is None:
             driver.kill()
             driver.wait()
-        for pid in processes_under(ray_tmp):
+        for pid in processes_naming(str(ray_tmp)):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -103,7 +103,7 @@ def join_address(address: str, timeout: float = PROBE_S) -> str:
     """The host:port to pass to ray.init for `address`, after checking that a Ray cluster answers there and setting
     this process up for its authentication; raises ClusterError (one line saying what to do) otherwise."""
     resolved = resolve(address)
-    found = f" (the cluster of the last `ray start --head` here, found by --address auto)" if address == "auto" else ""
+    found = " (the cluster of the last `ray start --head` here, found by --address auto)" if address == "auto" else ""
     answer = probe(resolved, timeout=timeout)
     if answer == "down":
         raise ClusterError(f"no Ray cluster answers at {resolved}{found} (waited {timeout:.0f} s): start one there "
