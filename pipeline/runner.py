@@ -200,7 +200,8 @@ class Runner:
             from pipeline.executor.session import ray_session
 
             run = self.job.run
-            with ray_session(self.address, run.num_cpus, run.object_store_mb, quiet=not self.verbose) as ray:
+            with ray_session(self.address, run.num_cpus, run.object_store_mb, quiet=not self.verbose,
+                             command="dymesh run") as ray:
                 start = time.perf_counter()
                 self.run_units(ray, plan, todo)
                 self.phase_seconds["units"] = time.perf_counter() - start

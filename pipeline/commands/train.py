@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--no-ray", action="store_true", help="train in this process, without Ray")
     parser.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
                         help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray with this machine's CPUs)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Ray's own messages too (else they go to a log file in the Ray session's log folder)")
     parser.add_argument("--eval", action="store_true",
                         help="after a VAE run, compare its held-out reconstruction error with a PCA baseline")
     parser.set_defaults(func=run)
@@ -50,9 +52,10 @@ def train(args, config) -> int:
         train_here(config)
     else:
         from pipeline.executor.session import ray_session
-        from pipeline.executor.train import train_with_ray
+        from pipeline.executor.train import progress_line, train_with_ray
 
-        with ray_session(args.ray_address, log_to_driver=True):
+        with ray_session(args.ray_address, log_to_driver=True, quiet=not args.verbose, command="dymesh train",
+                         worker_lines=progress_line):
             result = train_with_ray(config)
         if result.error is not None:
             print(f"dymesh train: failed: {result.error}")
