@@ -14,8 +14,10 @@ animation at t = min(f / fps, duration), f < min(max_frames, floor(duration * fp
 * Blender warm: one process for all assets (after one unreported warm-up asset); per-asset time of
   reset + import + stepping + reading.
 * dymesh process: the whole `dymesh evaluate ASSET --out DIR` command as a user runs it (start Python,
-  import, evaluate, write the .npz files), wall time seen from outside, run right after each Blender cold
-  process (best of --process-repeats for both); "zip s" is the same with --compress.
+  import, evaluate, write the .npz files), wall and CPU time (user + system of the child) seen from outside,
+  run right after each Blender cold process (best of --process-repeats for both); "zip s" is the same with
+  --compress. The tree's bytecode is compiled first, as an install does. The table "Evaluate: whole process vs Blender" gives both ratios per asset and their geometric
+  means (issue 19: >= 5x wall).
 
 Ratios are Blender seconds / dymesh seconds; the summary gives their geometric means against the
 targets (>= 50x cold, >= 20x warm, >= 5x whole process against whole process). Agreement: Blender's vertex order and count differ from the
@@ -47,6 +49,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from process_time import compile_bytecode, timed_run  # noqa: E402
+
 from stages.evaluate import AssetError, load_asset, sample_times  # noqa: E402
 from stages.generate import generate_assets  # noqa: E402
 
@@ -66,6 +70,8 @@ class Row:
     cold_s: float = math.nan
     warm_s: float = math.nan
     process_s: float = math.nan  # whole `dymesh evaluate` process
+    process_cpu_s: float = math.nan  # its CPU time (user + system)
+    cold_cpu_s: float = math.nan  # CPU time of the whole cold Blender process
     process_zip_s: float = math.nan  # the same with --compress
     trajectories: list = field(default_factory=list)  # (index, name, times, vertices) from dymesh
     nn_err: float = math.nan
@@ -105,21 +111,21 @@ def time_dymesh(row: Row, fps: float, max_frames: int, repeats: int) -> None:
     row.vertices = int(row.trajectories[0][3].shape[1]) if row.trajectories else 0
 
 
-def time_dymesh_process(row: Row, fps: float, max_frames: int, out: Path, compress: bool = False) -> float:
-    """Wall seconds of one whole `dymesh evaluate` process on row's asset (python -m pipeline.cli, this tree)."""
+def time_dymesh_process(row: Row, fps: float, max_frames: int, out: Path,
+                        compress: bool = False) -> tuple[float, float]:
+    """(wall, CPU) seconds of one whole `dymesh evaluate` process on row's asset (python -m pipeline.cli, this tree)."""
     command = [sys.executable, "-m", "pipeline.cli", "evaluate", str(row.path), "--fps", str(fps), "--max-frames",
                str(max_frames), "--out", str(out)] + (["--compress"] if compress else [])
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
-    wall = time.perf_counter() - start
+    result, wall, cpu = timed_run(command, env=env, timeout=600, cwd=REPO)
     if result.returncode != 0:
         raise RuntimeError(f"dymesh evaluate {row.name}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
-    return wall
+    return wall, cpu
 
 
 def blender_python(given: str | None) -> tuple[Path | None, str]:
     """The Blender venv's python if `import bpy` works there, else (None, why)."""
+    given = given or os.environ.get("DYMESH_BLENDER_PYTHON")
     python = Path(given) if given else REPO / ".venv-blender" / "bin" / "python"
     if not python.exists():
         return None, f"{python} not found: run `make bench-baseline` (installs bpy into .venv-blender)"
@@ -131,18 +137,15 @@ def blender_python(given: str | None) -> tuple[Path | None, str]:
 
 
 def run_blender(python: Path, assets: list[Path], fps: float, max_frames: int, extra: list[str],
-                timeout: float) -> tuple[list[dict], float]:
-    """Run blender_eval.py; returns its JSON records and the wall time of the whole process."""
+                timeout: float) -> tuple[list[dict], float, float]:
+    """Run blender_eval.py; returns its JSON records and the wall and CPU time of the whole process."""
     command = [str(python), str(BLENDER_SCRIPT), "--fps", str(fps), "--max-frames", str(max_frames), *extra,
                *map(str, assets)]
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "PYTHONHASHSEED": "0"})
-    wall = time.perf_counter() - start
+    result, wall, cpu = timed_run(command, timeout=timeout, env={**os.environ, "PYTHONHASHSEED": "0"})
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 and not records:
         raise RuntimeError(f"blender_eval.py exit {result.returncode}: {result.stderr.strip()[-300:]}")
-    return records, wall
+    return records, wall, cpu
 
 
 def point_set_error(ours: np.ndarray, theirs: np.ndarray) -> float:
@@ -210,6 +213,22 @@ def print_table(rows: list[Row], have_blender: bool) -> None:
           f"({totals[1] / totals[0]:.0f}x / {totals[2] / totals[0]:.0f}x)")
 
 
+def print_process_table(rows: list[Row]) -> None:
+    """Issue 19's table: whole `dymesh evaluate` process against a whole cold Blender process, wall and CPU."""
+    print("\n## Evaluate: whole process vs Blender (best of --process-repeats, run alternately per asset)\n")
+    print("| asset | verts | frames | Blender wall s | dymesh wall s | x wall | Blender CPU s | dymesh CPU s | x CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r.name} | {r.vertices} | {r.frames} | {r.cold_s:.2f} | {r.process_s:.3f} | "
+              f"{r.cold_s / r.process_s:.1f} | {r.cold_cpu_s:.2f} | {r.process_cpu_s:.3f} | "
+              f"{r.cold_cpu_s / r.process_cpu_s:.1f} |")
+    wall = geometric_mean([r.cold_s / r.process_s for r in rows])
+    cpu = geometric_mean([r.cold_cpu_s / r.process_cpu_s for r in rows])
+    print(f"| geometric mean, {len(rows)} assets | | | | | **{wall:.1f}x** | | | **{cpu:.1f}x** |")
+    print(f"\nwhole process vs whole process: {wall:.1f}x wall, {cpu:.1f}x CPU (target >= {TARGET_PROCESS:.0f}x wall: "
+          f"{'MET' if wall >= TARGET_PROCESS else 'NOT MET'})")
+
+
 def print_agreement(rows: list[Row]) -> None:
     print(f"\nWhere Blender's vertices disagree with dymesh's (NN err > {AGREE:g} of the bbox diagonal; dymesh "
           "matches the three.js oracle to 1e-4, see tests/):")
@@ -255,6 +274,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dymesh-bench-") as scratch:
         scratch = Path(scratch)
+        compile_bytecode()
         candidates = shared_assets(args.assets) if args.assets.is_dir() else []
         if not candidates:
             print(f"note: no shared assets at {args.assets}; benchmarking generated assets only")
@@ -281,7 +301,7 @@ def main() -> int:
         if python is not None:
             assets = [r.path for r in rows]
             print(f"Blender warm: one process, {len(assets)} assets ...", flush=True)
-            records, wall = run_blender(python, assets, args.fps, args.max_frames,
+            records, _, _ = run_blender(python, assets, args.fps, args.max_frames,
                                         ["--warmup", "--bone-heuristic", args.bone_heuristic,
                                          "--out", str(scratch / "blender")], timeout=3600)
             by_asset = {rec["asset"]: rec for rec in records}
@@ -298,21 +318,26 @@ def main() -> int:
         else:
             print(f"whole dymesh evaluate processes: {len(rows)} assets x {args.process_repeats} ...", flush=True)
         for n, row in enumerate(rows, 1):
-            cold, process, zipped = [], [], []
+            cold, cold_cpu, process, process_cpu, zipped = [], [], [], [], []
             for _ in range(args.process_repeats):
                 if python is not None and not args.no_cold:
-                    records, wall = run_blender(python, [row.path], args.fps, args.max_frames,
-                                                ["--bone-heuristic", args.bone_heuristic], timeout=600)
+                    records, wall, cpu = run_blender(python, [row.path], args.fps, args.max_frames,
+                                                     ["--bone-heuristic", args.bone_heuristic], timeout=600)
                     if records and "error" not in records[0]:
                         cold.append(wall - records[0].get("save_s", 0.0))
-                process.append(time_dymesh_process(row, args.fps, args.max_frames, scratch / "process"))
-                zipped.append(time_dymesh_process(row, args.fps, args.max_frames, scratch / "zip", compress=True))
-            row.cold_s = min(cold, default=math.nan)
-            row.process_s, row.process_zip_s = min(process), min(zipped)
+                        cold_cpu.append(cpu)
+                wall, cpu = time_dymesh_process(row, args.fps, args.max_frames, scratch / "process")
+                process.append(wall)
+                process_cpu.append(cpu)
+                zipped.append(time_dymesh_process(row, args.fps, args.max_frames, scratch / "zip", compress=True)[0])
+            row.cold_s, row.cold_cpu_s = min(cold, default=math.nan), min(cold_cpu, default=math.nan)
+            row.process_s, row.process_cpu_s, row.process_zip_s = min(process), min(process_cpu), min(zipped)
             print(f"  {n}/{len(rows)} {row.name}: Blender {row.cold_s:.2f} s, dymesh {row.process_s:.2f} s "
                   f"({row.process_zip_s:.2f} s with --compress)", flush=True)
         print()
         print_table(rows, python is not None)
+        if python is not None and not args.no_cold:
+            print_process_table(rows)
         if python is not None:
             print_agreement(rows)
         else:

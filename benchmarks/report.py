@@ -113,9 +113,9 @@ def synthesise(demo: Path, out: Path, clips_wanted: int) -> int:
             manifest.commit(stage, hashes[stage], unit, {"seen": len(members), "ok": len(members)})
         for c in unit_clips:
             split = assign_split(c["asset_id"])
-            shard_rows.append(dict(shard=f"{split}-000000.tar", key=c["clip_id"], split=split, offset=0,
-                                   size=sizes[c["clip_id"]], shard_sha256="0" * 64, shard_bytes=0))
-    atomic_write_table(manifest.shards_dir(hashes["shard"]) / "shards.parquet", pa.Table.from_pylist(shard_rows, schema=SHARDS))
+            shard_rows.append(dict(shard=f"{split}/000000.tar", key=c["clip_id"], split=split, offset=0,
+                                   size=sizes[c["clip_id"]], shard_bytes=0))
+    atomic_write_table(Path(manifest.shard_layout(hashes["shard"]).manifest), pa.Table.from_pylist(shard_rows, schema=SHARDS))
     manifest.commit("shard", hashes["shard"], "all", {"samples": len(shard_rows)})
     for k, kind in enumerate(KINDS):
         seen = sum(1 for a in assets if a["sources"][0]["kind"] == kind)

@@ -1,13 +1,17 @@
-"""Shard benchmark, side by side on the same disk: writer vs dd, loader vs raw tarfile, random access, DuckDB report.
+"""Shard benchmark, side by side on the same disk: writer vs dd, the verifying loader vs a plain tar read of the same
+shards, random access, DuckDB report.
 
     python benchmarks/shards.py [--clips 300] [--vertices 2048] [--rows 1000000] [--unit-size 64] [--dir /tmp]
 
-Prints one table; ratios are ours / baseline (higher is better for throughput).
+Prints one table; ratios are ours / baseline (higher is better for throughput). `--rows 0` leaves out the report.
+The loader checks every sample's xxh3-128 against the manifest (stages.shard.integrity) before decoding it; the
+"verification off" row is the same loader with the manifest digests dropped, to show what the check costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import random
 import shutil
@@ -24,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.sample import Clip  # noqa: E402
 from stages.shard import ShardConfig, read_sample, write_shards  # noqa: E402
+from stages.shard.layout import INDEX_FILE, TARS  # noqa: E402
+from stages.splits import assign_split  # noqa: E402
 
 
 def make_clips(count: int, vertices: int, frames: int = 16) -> list[Clip]:
@@ -37,7 +43,7 @@ def make_clips(count: int, vertices: int, frames: int = 16) -> list[Clip]:
             clip_id=f"{asset_id}_a{i % 4}_0000-{frames - 1:04d}", asset_id=asset_id, animation=i % 4, animation_name="a",
             fps=10.0, first_frame=0, last_frame=frames - 1, vertices=trajectory,
             faces=rng.integers(0, n, size=(2 * n, 3)).astype(np.int32), center=(0.0, 0.0, 0.0), scale=1.0,
-            source_vertices=n, source_faces=2 * n, content_hash=f"{i:064x}",
+            source_vertices=n, source_faces=2 * n, content_hash=f"{i:064x}", split=assign_split(asset_id),
         ))
     return sorted(clips, key=lambda c: c.clip_id)
 
@@ -58,7 +64,7 @@ def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 7) -> list
     config = ShardConfig(max_shard_bytes=64 * 1024 * 1024)
     shards = work / "shards"
     write_shards(clips, {}, {}, str(shards), config)
-    tars = sorted(shards.glob("*.tar"))
+    tars = sorted((shards / TARS).rglob("*.tar"))
     total = sum(p.stat().st_size for p in tars)
     joined = work / "joined.bin"
     with open(joined, "wb") as out:
@@ -90,13 +96,17 @@ def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 7) -> list
                     tar.extractfile(info).read()
         return time.perf_counter() - start
 
-    def loader(shuffle: bool):
+    def loader(shuffle: bool, verify: bool = True):
+        dataset = ShardDataset(str(shards), rank=0, world_size=1, shuffle=shuffle)
+        if not verify:
+            dataset.indexes = [dataclasses.replace(index, digests=None) for index in dataset.indexes]
         start = time.perf_counter()
-        assert sum(1 for _ in ShardDataset(str(shards), rank=0, world_size=1, shuffle=shuffle)) == len(clips)
+        assert sum(1 for _ in dataset) == len(clips)
         return time.perf_counter() - start
 
     # interleaved, best of `rounds` each, so that load from other processes hits both sides alike
-    best = {"write": [], "dd": [], "write durable": [], "dd fsync": [], "raw": [], "load": [], "shuffled": []}
+    best = {"write": [], "dd": [], "write durable": [], "dd fsync": [], "raw": [], "load": [], "shuffled": [],
+            "unverified": []}
     for _ in range(rounds):
         best["write"].append(write(False))
         best["dd"].append(dd(False))
@@ -105,7 +115,8 @@ def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 7) -> list
         best["raw"].append(raw_tar())
         best["load"].append(loader(False))
         best["shuffled"].append(loader(True))
-    write_s, dd_s, durable_s, fsync_s, raw_s, load_s, shuffled_s = (min(v) for v in best.values())
+        best["unverified"].append(loader(False, verify=False))
+    write_s, dd_s, durable_s, fsync_s, raw_s, load_s, shuffled_s, unverified_s = (min(v) for v in best.values())
     n, mb = len(clips), total / 1e6
     keys = [c.clip_id for c in clips]
     random.Random(0).shuffle(keys)
@@ -118,9 +129,10 @@ def bench_write_and_read(work: Path, clips: list[Clip], rounds: int = 7) -> list
     return [
         ("shard write, durable: fsync (MB/s)", f"{mb / durable_s:.0f}", f"dd bs=4M conv=fsync: {mb / fsync_s:.0f}", f"{fsync_s / durable_s:.2f}", ">= 0.80"),
         ("shard write, page cache: no fsync (MB/s)", f"{mb / write_s:.0f}", f"dd bs=4M: {mb / dd_s:.0f}", f"{dd_s / write_s:.2f}", ""),
-        ("loader, in order (samples/s)", f"{n / load_s:.0f}", f"tarfile: {n / raw_s:.0f}", f"{raw_s / load_s:.2f}", ">= 0.90"),
-        ("loader, in order (MB/s)", f"{mb / load_s:.0f}", f"tarfile: {mb / raw_s:.0f}", f"{raw_s / load_s:.2f}", ">= 0.90"),
-        ("loader, shuffled (samples/s)", f"{n / shuffled_s:.0f}", f"tarfile: {n / raw_s:.0f}", f"{raw_s / shuffled_s:.2f}", ""),
+        ("verifying loader, in order (samples/s)", f"{n / load_s:.0f}", f"tarfile: {n / raw_s:.0f}", f"{raw_s / load_s:.2f}", ">= 0.90"),
+        ("verifying loader, in order (MB/s)", f"{mb / load_s:.0f}", f"tarfile: {mb / raw_s:.0f}", f"{raw_s / load_s:.2f}", ">= 0.90"),
+        ("verifying loader, shuffled (samples/s)", f"{n / shuffled_s:.0f}", f"tarfile: {n / raw_s:.0f}", f"{raw_s / shuffled_s:.2f}", ""),
+        ("verification cost: loader with it on / off (samples/s)", f"{n / load_s:.0f}", f"off: {n / unverified_s:.0f}", f"{unverified_s / load_s:.2f}", ""),
         ("random access p50 / p99 (ms)", f"{np.percentile(latencies, 50):.2f} / {np.percentile(latencies, 99):.2f}", "", "", ""),
         ("data set", f"{n} clips, {mb:.0f} MB, {len(tars)} shards", "", "", ""),
     ]
@@ -134,7 +146,7 @@ def make_tables(out: Path, rows: int, unit_size: int = 64) -> None:
 
     About 15k assets per 1M clips (random sha256 ids), units of `unit_size` sorted assets, one Parquet part per
     unit and table under OUT/<table>/<hash>/ (clips sorted by clip_id, zstd), errors per stage, the shard manifest
-    in OUT/shards/<hash>/shards.parquet, and job.json naming those hashes.
+    in OUT/shards/<hash>/part-all.parquet, and job.json naming those hashes.
     """
     import json
 
@@ -181,8 +193,8 @@ def make_tables(out: Path, rows: int, unit_size: int = 64) -> None:
             write("errors", f"{stage}/{hashes[stage]}", name, {
                 "stage": [stage] * (errors // 3), "status": rng.choice(["failed", "skipped"], errors // 3),
                 "error_type": rng.choice(["malformed", "static", "too-large", "timeout", "unsafe", "limit"], errors // 3)})
-    write("shards", hashes["shard"], "shards.parquet", {
-        "shard": [f"train-{i // 5000:06d}.tar" for i in range(rows)], "key": clip_ids, "clip_id": clip_ids,
+    write("shards", hashes["shard"], INDEX_FILE, {
+        "shard": [f"train/{i // 5000:06d}.tar" for i in range(rows)], "key": clip_ids, "clip_id": clip_ids,
         "split": rng.choice(["train", "val", "test"], rows, p=[0.9, 0.05, 0.05]),
         "offset": np.arange(rows, dtype=np.int64) * 400_000, "size": np.full(rows, 400_000, np.int64)})
     record = dict(hashes, harvest=[hashes["harvest"]])
@@ -226,7 +238,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="dymesh-bench-") as scratch:
         work = Path(scratch)
         clips = make_clips(args.clips, args.vertices)
-        lines = bench_write_and_read(work, clips) + bench_report(work, args.rows, args.unit_size)
+        lines = bench_write_and_read(work, clips) + (bench_report(work, args.rows, args.unit_size) if args.rows else [])
     header = ("measure", "DyMesh", "baseline", "ratio", "target")
     widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(5)]
     for row in [header, tuple("-" * w for w in widths), *lines]:

@@ -37,7 +37,7 @@ def build_demo_shards(out: Path, assets: int, seed: int, vertices: int, stride: 
     from stages.splits import SplitConfig, assign_split
 
     shards = out / f"shards-{assets}-{seed}-{vertices}-{stride}"
-    if (shards / "shards.parquet").exists():
+    if (shards / "shards" / "part-all.parquet").exists():  # a standalone shard root (stages.shard.layout)
         return shards
     config = ResampleConfig(vertices=vertices, frames=[16], stride=stride)
     captioner = make_captioner(CaptionConfig(backend="motion"))

@@ -1,4 +1,9 @@
-"""The `dymesh` command line: one entry point, one sub-command per module in `pipeline.commands`."""
+"""The `dymesh` command line: one entry point, one sub-command per module in `pipeline.commands`.
+
+Start-up is part of every command's cost: `dymesh COMMAND ...` imports only COMMAND's module (and that module
+imports its heavy packages only when it runs); `dymesh --help` imports every command module, none of which
+imports more than argparse-level packages at the top.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,7 @@ import os
 import sys
 
 from pipeline import __version__
-from pipeline.errors import EXIT_LOCKED, UserError, storage_problem
-from pipeline.lock import LockedError
+from pipeline.errors import EXIT_CLUSTER, EXIT_LOCKED, ClusterError, UserError, storage_problem
 
 # Order is the order shown in `dymesh --help`.
 COMMAND_MODULES = (
@@ -23,6 +27,7 @@ COMMAND_MODULES = (
     "stats",
     "report",
     "gc",
+    "verify",
     "preview",
     "caption",
     "aam",
@@ -31,14 +36,22 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_module(argv: list[str]) -> str | None:
+    """The module of the sub-command named in argv (its first word not starting with '-'), if there is one."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    name = None if word is None else word.replace("-", "_")
+    return name if name in COMMAND_MODULES else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every sub-command, or only the one in module `only` (what running that command needs)."""
     parser = argparse.ArgumentParser(
         prog="dymesh",
         description="DyMesh: build animated-mesh datasets from glTF assets and train on them.",
     )
     parser.add_argument("--version", action="version", version=f"dymesh {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in (only,) if only else COMMAND_MODULES:
         try:
             module = importlib.import_module(f"pipeline.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -60,17 +73,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str] | None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_module(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
-    except LockedError as exc:
-        print(f"dymesh {args.command}: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
     except UserError as exc:
+        lock = sys.modules.get("pipeline.lock")  # only a command that took a lock can raise LockedError
+        if lock is not None and isinstance(exc, lock.LockedError):
+            print(f"dymesh {args.command}: {exc}", file=sys.stderr)
+            return EXIT_LOCKED
+        if isinstance(exc, ClusterError):
+            print(f"dymesh {args.command}: {exc}", file=sys.stderr)
+            return EXIT_CLUSTER
         print(f"dymesh {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk or a permission problem anywhere: one line, no traceback

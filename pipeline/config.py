@@ -157,6 +157,19 @@ def load_training_job(path: str | Path, **changes) -> Any:
     return run_config_from_dict(spec, where=str(path))
 
 
+def check_training_shards(run: Any) -> str:
+    """The tar folder a training run will read (stages.shard.layout.resolve_shards), or a UserError saying what to
+    do, before any training process starts."""
+    from stages.shard.layout import resolve_shards
+
+    if not run.shards:
+        raise UserError("set shards: a job output folder (out/demo), a shard folder or synthetic:<clips> (--shards)")
+    try:
+        return resolve_shards(run.shards)
+    except FileNotFoundError as exc:
+        raise UserError(f"shards: {exc}") from None
+
+
 def run_config_from_dict(spec: Any, where: str = "training job") -> Any:
     """A validated stages.train.configs.RunConfig; the preset overrides are type-checked part by part."""
     from stages.train.configs import ModelPreset, RunConfig

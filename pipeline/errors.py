@@ -7,6 +7,10 @@ class UserError(Exception):
     """An error the user can fix (bad path, bad job spec); printed as one line, no traceback."""
 
 
+class ClusterError(UserError):
+    """The Ray cluster to join does not answer, wants a token, or went away during the run (one line, exit 69)."""
+
+
 class StalledError(RuntimeError):
     """Nothing finished for run.stall_timeout_s (the run is resumable)."""
 
@@ -17,6 +21,7 @@ class CaptionWorkerError(RuntimeError):
 
 # exit codes of `dymesh` commands besides 0 (done), 1 (the job failed: see its message) and 2 (a usage error)
 EXIT_LOCKED = 3  # another run holds the folder (pipeline.lock)
+EXIT_CLUSTER = 69  # the Ray cluster is unreachable, refuses this machine, or went away (sysexits EX_UNAVAILABLE)
 EXIT_CANNOT_WRITE = 73  # permission denied or a read-only file system (sysexits EX_CANTCREAT)
 EXIT_NO_SPACE = 74  # no space left on a device (sysexits EX_IOERR)
 

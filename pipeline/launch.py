@@ -1,7 +1,7 @@
 """Launching the training loop in this process: alone, or as one of `torchrun`'s processes (Ray Train: executor/).
 
     dymesh train jobs/train-vae.yaml --no-ray
-    torchrun --nproc-per-node 2 -m pipeline.launch --config jobs/train-vae.yaml
+    torchrun --nproc-per-node 2 -m pipeline.launch --config jobs/train-vae.yaml --shards out/demo
 
 Checkpoints go to <storage_path>/<name>/checkpoint_<step>/ (every rank writes its files, rank 0 marks the folder
 COMPLETE after a barrier and drops old ones); a restarted run resumes from the newest complete one.
@@ -84,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.launch", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="training job spec (jobs/train-vae.yaml, ...)")
     parser.add_argument("--steps", type=int, help="override the number of steps")
+    parser.add_argument("--shards", help="override shards: a job output folder (its current shards), a shard folder "
+                        "or synthetic:<clips>")
+    parser.add_argument("--name", help="override the run name (checkpoint and log folder)")
+    parser.add_argument("--storage-path", help="override storage_path (local folder or s3://bucket/prefix)")
     args = parser.parse_args(argv)
+    from pipeline.config import check_training_shards
     from pipeline.errors import EXIT_LOCKED, UserError
     from pipeline.fate import die_with
     from pipeline.lock import FolderLock, LockedError
@@ -93,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if "TORCHELASTIC_RUN_ID" in os.environ:  # under torchrun: stop when the torchrun agent stops
         die_with(os.getppid(), "torchrun agent")
     try:
-        run = load_training_job(args.config, steps=args.steps)
+        run = load_training_job(args.config, steps=args.steps, shards=args.shards, name=args.name,
+                                storage_path=args.storage_path)
+        check_training_shards(run)
         if int(os.environ.get("RANK", 0)) != 0:
             train_here(run)
             return 0

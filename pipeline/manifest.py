@@ -10,7 +10,8 @@ Layout (OUT/; the tables and their columns: docs/tables.md):
   funnel/<hash>/part-<unit>.parquet          per asset: windows cut, clips kept, rejections
   captions/<hash>/part-<unit>.parquet
   errors/<stage>/<hash>/part-<unit>.parquet  every rejected or failed item
-  shards/<hash>/                             WebDataset tars + the shard manifest
+  shards/<hash>/part-all.parquet             the shard manifest (stages.shard.layout)
+  webdataset/<hash>/<split>/NNNNNN.tar       the WebDataset tars
   markers/<stage>/<hash>/<unit>.json         completion marker with the unit's counts (written last)
   superseded/...                             folders of stage hashes the last run does not name (pipeline.supersede)
 """
@@ -137,8 +138,11 @@ class Manifest:
             return {}
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
-    def shards_dir(self, stage_hash: str) -> Path:
-        return self.out / "shards" / stage_hash
+    def shard_layout(self, stage_hash: str):
+        """The shard set of a shard-stage hash: OUT/webdataset/<hash>/ (tars) and OUT/shards/<hash>/ (manifest)."""
+        from stages.shard.layout import layout_of
+
+        return layout_of(str(self.out), stage_hash)
 
     def job_file(self) -> Path:
         return self.out / JOB_FILE

@@ -31,6 +31,7 @@ from pipeline.retry import (KeptAssets, KeptCaptions, RetryPolicy, asset_of, car
                             keep_assets, keep_captions)
 from pipeline.summary import job_summary
 from pipeline.tasks import AssetResult, CaptionResult
+from stages.storage import TEMP_PREFIX
 
 
 class Runner:
@@ -164,15 +165,16 @@ class Runner:
                 unreadable.extend(bad)
                 yield from readable
 
-        final = m.shards_dir(h.shard)
-        tmp = final.with_name(f".tmp-{final.name}")
+        final = m.shard_layout(h.shard)
+        tmp = m.shard_layout(f"{TEMP_PREFIX}{h.shard}")
         m.marker("shard", h.shard, "all").unlink(missing_ok=True)  # never a marker for shards being replaced
-        for folder in (final, tmp):
+        for folder in (final.tars, final.index, tmp.tars, tmp.index):
             shutil.rmtree(folder, ignore_errors=True)
         start = time.perf_counter()
-        rows, errors = write_shards(clips(), captions, assets, str(tmp), self.job.shard)
+        rows, errors = write_shards(clips(), captions, assets, tmp, self.job.shard)
         self.stage_seconds["shard"] += time.perf_counter() - start
-        os.replace(tmp, final)
+        os.replace(tmp.tars, final.tars)  # the marker below commits both folders
+        os.replace(tmp.index, final.index)
         by_key = {sample_key(c): c for c in clip_ids}
         commit(m, "shard", h.shard, "all", UnitOutcome(
             seen=clip_ids, ok={by_key[r["key"]] for r in rows if r["key"] in by_key}, errors=unreadable + errors,
@@ -198,7 +200,8 @@ class Runner:
             from pipeline.executor.session import ray_session
 
             run = self.job.run
-            with ray_session(self.address, run.num_cpus, run.object_store_mb, quiet=not self.verbose) as ray:
+            with ray_session(self.address, run.num_cpus, run.object_store_mb, quiet=not self.verbose,
+                             command="dymesh run") as ray:
                 start = time.perf_counter()
                 self.run_units(ray, plan, todo)
                 self.phase_seconds["units"] = time.perf_counter() - start

@@ -21,7 +21,8 @@ def job_summary(manifest: Manifest, hashes: StageHashes, harvest_counts: list[di
         "top_errors": [list(t) for t in top_errors(stages)],
         "paths": {
             "assets": f"assets/{hashes.evaluate}", "clips": f"clips/{hashes.resample}",
-            "captions": f"captions/{hashes.caption}", "shards": f"shards/{hashes.shard}", "errors": "errors",
+            "captions": f"captions/{hashes.caption}", "shards": f"shards/{hashes.shard}",
+            "webdataset": f"webdataset/{hashes.shard}", "errors": "errors",
         },
     }
 

@@ -1,7 +1,8 @@
 """Superseded partitions: a user's own glob over OUT/<table>/ reads exactly the current run's rows.
 
 A run's plan names one config hash per stage. Every stage-hash folder in the job folder that the plan does not
-name -- its table partitions `<table>/<hash>/`, `errors/<stage>/<hash>/` and `markers/<stage>/<hash>/` -- is renamed
+name -- its table partitions `<table>/<hash>/`, the tars `webdataset/<hash>/`, `errors/<stage>/<hash>/` and
+`markers/<stage>/<hash>/` -- is renamed
 to the same path under OUT/superseded/, and a superseded folder whose hash is current again is renamed back (so
 switching a config back costs nothing). `dymesh gc OUT` deletes what is superseded (pipeline.gc). Both move or
 delete only while holding the job folder's lock (pipeline.lock): the runner's plan runs under it, gc takes it.
@@ -20,12 +21,15 @@ from pathlib import Path
 
 from pipeline.config import STAGES
 from schemas.tables import TABLE_STAGES
+from stages.shard.layout import TARS
 
 SUPERSEDED = "superseded"
 # table folders of earlier layouts, set aside like any other superseded partition (the provenance table was
 # OUT/harvest/<hash>/ before schema version 2)
 LEGACY_TABLE_STAGES = {"harvest": "harvest"}
 LEGACY = tuple(f"{table}/" for table in LEGACY_TABLE_STAGES)  # never restored: always set aside
+# stage-hash folders that are not tables: the shard stage's tars (OUT/webdataset/<hash>/, beside its manifest table)
+DATA_FOLDERS = {TARS: "shard"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class HashFolder:
 
 def hash_folders(root: Path) -> list[HashFolder]:
     """Every stage-hash folder under `root` (a job folder or its superseded/ folder); temp folders left out."""
-    parents = [(table, stage) for table, stage in {**TABLE_STAGES, **LEGACY_TABLE_STAGES}.items()]
+    parents = [(table, stage) for table, stage in {**TABLE_STAGES, **LEGACY_TABLE_STAGES, **DATA_FOLDERS}.items()]
     parents += [(f"{kind}/{stage}", stage) for kind in ("errors", "markers") for stage in STAGES]
     found = []
     for parent, stage in parents:

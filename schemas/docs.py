@@ -17,9 +17,10 @@ this file and the schemas disagree.
 A job folder (`dymesh run JOB.yaml --out OUT`) holds one folder of Parquet files per table, partitioned by the
 config hash of the stage that writes it and by unit of work:
 
-```
+```text
 OUT/<table>/<stage hash>/part-<unit>.parquet     (errors: OUT/errors/<stage>/<stage hash>/part-<unit>.parquet)
-OUT/shards/<shard hash>/                         WebDataset tars and the shard manifest (the `shards` table)
+OUT/shards/<shard hash>/part-all.parquet         the shard manifest (the `shards` table)
+OUT/webdataset/<shard hash>/<split>/NNNNNN.tar   the WebDataset tars (not a table: docs/shards.md)
 OUT/blobs/<sha[:2]>/<sha>.<glb|gltf>             harvested asset files, content-addressed
 OUT/markers/<stage>/<stage hash>/<unit>.json     completion markers (written last)
 OUT/superseded/...                               partitions of configs the last run does not use

@@ -51,3 +51,31 @@ def row_is_transient(row: dict) -> bool:
         return False
     recorded = row.get("transient")
     return bool(recorded) if recorded is not None else is_transient(row["stage"], row["error_type"])
+
+
+def error_row(
+    stage: str,
+    unit_id: str,
+    error_type: str,
+    message: str,
+    *,
+    source: str = "",
+    status: str = "failed",
+    attempt: int = 1,
+    transient: bool | None = None,
+) -> dict:
+    """One `errors` row. status is "failed" for errors, "skipped" for filter rejections. `transient`: the stage
+    says a retry may pass (else schemas.failures decides from the stage and kind; a skip is never transient)."""
+
+    if status not in ("failed", "skipped"):
+        raise ValueError(f"error_row status must be 'failed' or 'skipped', not {status!r}")
+    return {
+        "stage": stage,
+        "unit_id": unit_id,
+        "source": source,
+        "attempt": int(attempt),
+        "status": status,
+        "error_type": error_type,
+        "message": message,
+        "transient": status == "failed" and is_transient(stage, error_type, transient),
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.failures import is_transient
+from schemas.failures import error_row  # noqa: F401 - rows are made there, without pyarrow (stages import it)
 
 PROVENANCE_VERSION = 2
 ASSETS_VERSION = 2
@@ -20,7 +20,7 @@ CLIP_ARRAYS_VERSION = 1
 FUNNEL_VERSION = 1
 CAPTIONS_VERSION = 1
 ERRORS_VERSION = 2  # 2: the transient column (schemas.failures)
-SHARDS_VERSION = 2
+SHARDS_VERSION = 3  # 3: sample_sha256 / sample_xxh3_128; tars in OUT/webdataset/<hash>/<split>/
 
 DOC = b"doc"
 
@@ -156,15 +156,17 @@ ERRORS = table_schema("errors", ERRORS_VERSION, "one row per rejected or failed 
            "schemas.failures); false for skipped rows"),
 ])
 
-SHARDS = table_schema("shards", SHARDS_VERSION, "one row per sample in the WebDataset shards (the shard manifest)", [
-    column("shard", pa.string(), "tar file name relative to the shard folder"),
+SHARDS = table_schema("shards", SHARDS_VERSION, "one row per sample in the WebDataset shards (the shard manifest, "
+                      "OUT/shards/<hash>/; the tars are in OUT/webdataset/<hash>/)", [
+    column("shard", pa.string(), "tar file relative to the tar folder OUT/webdataset/<hash>/, e.g. train/000000.tar"),
     column("key", pa.string(), "WebDataset sample key (the clip id with '.' replaced by '_')"),
     column("clip_id", pa.string(), "the clip (clips.clip_id)"),
     column("split", pa.string(), "train | val | test (clips.split)"),
     column("offset", pa.int64(), "byte offset of the sample's first tar header in the shard"),
     column("size", pa.int64(), "bytes of the sample's members, tar headers and padding included"),
-    column("shard_sha256", pa.string(), "sha256 of the whole shard file"),
-    column("shard_bytes", pa.int64(), "size of the whole shard file"),
+    column("sample_sha256", pa.string(), "sha256 (hex) of the sample's bytes [offset, offset + size): `dymesh verify` checks it"),
+    column("sample_xxh3_128", pa.string(), "xxh3-128 (hex) of the same bytes: every reader checks it before handing the sample out"),
+    column("shard_bytes", pa.int64(), "size of the whole shard file (the bytes outside samples are zeros)"),
 ])
 
 # every table by name, in the order documented
@@ -196,31 +198,3 @@ def stage_tables(stage: str) -> dict[str, int]:
     """{table: version} of the tables a stage writes (its error rows included): part of the stage's hash."""
     written = {t: int(TABLES[t].metadata[b"dymesh.version"]) for t, s in TABLE_STAGES.items() if s == stage}
     return {**written, "errors": ERRORS_VERSION}
-
-
-def error_row(
-    stage: str,
-    unit_id: str,
-    error_type: str,
-    message: str,
-    *,
-    source: str = "",
-    status: str = "failed",
-    attempt: int = 1,
-    transient: bool | None = None,
-) -> dict:
-    """One `errors` row. status is "failed" for errors, "skipped" for filter rejections. `transient`: the stage
-    says a retry may pass (else schemas.failures decides from the stage and kind; a skip is never transient)."""
-
-    if status not in ("failed", "skipped"):
-        raise ValueError(f"error_row status must be 'failed' or 'skipped', not {status!r}")
-    return {
-        "stage": stage,
-        "unit_id": unit_id,
-        "source": source,
-        "attempt": int(attempt),
-        "status": status,
-        "error_type": error_type,
-        "message": message,
-        "transient": status == "failed" and is_transient(stage, error_type, transient),
-    }

@@ -13,9 +13,10 @@ from stages.evaluate import load_asset_bytes
 GLB_MAGIC, CHUNK_JSON, CHUNK_BIN = 0x46546C67, 0x4E4F534A, 0x004E4942
 
 
-def pack_glb(document: dict, binary: bytes | None = None) -> bytes:
-    """A GLB 2.0 container: the JSON chunk (space-padded) and, when given, the BIN chunk (zero-padded)."""
-    text = json.dumps(document).encode()
+def pack_glb(document: dict | bytes, binary: bytes | None = None) -> bytes:
+    """A GLB 2.0 container: the JSON chunk (a dict dumped, or given bytes; space-padded) and, when given, the BIN
+    chunk (zero-padded). The one GLB packer of the tests."""
+    text = json.dumps(document).encode() if isinstance(document, dict) else bytes(document)
     text += b" " * (-len(text) % 4)
     body = struct.pack("<II", len(text), CHUNK_JSON) + text
     if binary is not None:

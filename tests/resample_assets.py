@@ -9,34 +9,12 @@
 from __future__ import annotations
 
 import copy
-import json
-import struct
 
 import numpy as np
 import trimesh
 
+from glb import pack_glb, split_glb
 from stages.generate.glb import ARRAY_BUFFER, GltfDocument
-
-
-def split_glb(data: bytes) -> tuple[dict, bytes]:
-    """(JSON document, BIN chunk) of a GLB."""
-    (json_length,) = struct.unpack_from("<I", data, 12)
-    document = json.loads(data[20:20 + json_length])
-    rest = 20 + json_length
-    binary = b""
-    if rest + 8 <= len(data):
-        (bin_length,) = struct.unpack_from("<I", data, rest)
-        binary = data[rest + 8:rest + 8 + bin_length]
-    return document, binary
-
-
-def join_glb(document: dict, binary: bytes) -> bytes:
-    text = json.dumps(document, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 4)
-    binary = binary + b"\0" * (-len(binary) % 4)
-    total = 12 + 8 + len(text) + 8 + len(binary)
-    return b"".join([struct.pack("<III", 0x46546C67, 2, total), struct.pack("<II", len(text), 0x4E4F534A), text,
-                     struct.pack("<II", len(binary), 0x004E4942), binary])
 
 
 def crowd_glb(data: bytes, copies: int, spacing: float) -> bytes:
@@ -81,7 +59,7 @@ def crowd_glb(data: bytes, copies: int, spacing: float) -> bytes:
     if skins:
         document["skins"] = new_skins
     scene["nodes"] = new_roots
-    return join_glb(document, binary)
+    return pack_glb(document, binary)
 
 
 def mosaic_glb(subdivisions: int = 3, tile_levels: int = 1, gap: float = 0.08, duration: float = 1.5) -> bytes:

@@ -92,14 +92,16 @@ def test_sources_of_every_kind_in_one_spec():
 def test_demo_stage_hashes_are_pinned():
     """The stage hashes name every output partition: a silent change re-does every user's finished jobs. If a
     change here is meant (a config field that changes outputs, a table version bump), say so in the commit and
-    update the literals. Last change: the Blender CONVERSION_VERSION in evaluate's hash; before it, ERRORS_VERSION 2 (the `transient` column, runner helper) in every stage's
+    update the literals. Last change: SHARDS_VERSION 3 (per-sample digests, the webdataset/ + shards/ layout) in the
+    shard hash (shards helper); before it, the Blender CONVERSION_VERSION in evaluate's hash; before it,
+    ERRORS_VERSION 2 (the `transient` column, runner helper) in every stage's
     hash; before it, table versions in every hash and the split settings in resample's (tables helper)."""
     from pipeline.plan import chain_hashes, harvest_hash
 
     demo = load_job(REPO / "jobs" / "demo.yaml")
     assert harvest_hash(demo, demo.sources[0]) == "7445e4a37584"
     chain = list(chain_hashes(demo, "demo-upstream").values())
-    assert chain == ["22543abd0d0a", "8ce5e4437945", "2530384c11e8", "23ac33bbb676"]
+    assert chain == ["22543abd0d0a", "8ce5e4437945", "2530384c11e8", "f4718a556525"]
     resplit = parse_job({**yaml_of("demo.yaml"), "split": {"salt": "another"}})
     changed = chain_hashes(resplit, "demo-upstream")
     assert changed["evaluate"] == chain[0] and changed["resample"] != chain[1]  # the split feeds resample on

@@ -11,7 +11,7 @@ import pytest
 
 from stages.evaluate import AssetError, Limits, load_asset, load_asset_bytes
 from stages.evaluate.errors import LimitExceeded, MalformedAsset, UnsafeAsset, UnsupportedAsset
-from paths import ASSETS, BROKEN
+from paths import ASSETS, BROKEN, REPO
 
 KINDS = {"malformed", "unsupported", "unsafe", "limit", "bad-data"}
 BROKEN_FILES = sorted(p.name for p in BROKEN.iterdir() if p.suffix in (".glb", ".gltf")) if BROKEN.is_dir() else []
@@ -65,7 +65,22 @@ def test_broken_asset_gives_one_typed_error(name: str):
 
 
 def test_every_broken_file_has_its_kind_pinned():
-    assert sorted(EXPECTED_KINDS) == BROKEN_FILES
+    assert sorted(EXPECTED_KINDS) == BROKEN_FILES and len(BROKEN_FILES) == 36
+    assert set(EXPECTED_KINDS.values()) <= KINDS
+
+
+def test_the_kinds_are_the_documented_ones():
+    """docs/evaluate.md lists the kinds an AssetError can have; they are the error classes' kinds, no more."""
+    import re
+
+    from stages.evaluate import errors
+
+    classes = [getattr(errors, name) for name in dir(errors)]
+    kinds = {c.kind for c in classes if isinstance(c, type) and issubclass(c, AssetError) and c is not AssetError}
+    documented = re.search(r"Each error's `\.kind` is one of (.*?)\. ", (REPO / "docs" / "evaluate.md").read_text(),
+                           re.S)
+    assert documented, "docs/evaluate.md no longer lists the kinds"
+    assert kinds == KINDS == set(re.findall(r"`([a-z-]+)`", documented.group(1)))
 
 
 def test_glb_container_versions():

@@ -79,3 +79,17 @@ def test_npz_files_are_stored_unless_compress_is_asked(tmp_path: Path):
         assert packed.stat().st_size < plain.stat().st_size
         for name in ("times", "vertices", "faces"):
             assert np.array_equal(np.load(plain)[name], np.load(packed)[name])
+
+
+@pytest.mark.parametrize("command", [["--help"], ["evaluate", str(ASSETS / "Fox.glb"), "--out", "{out}"]])
+def test_help_and_evaluate_import_no_heavy_package(command: list[str], tmp_path: Path):
+    """Start-up is most of a one-asset command: `--help` imports no numpy, `evaluate` nothing beyond numpy."""
+    heavy = {"numpy", "scipy", "pyarrow", "torch", "ray", "duckdb", "pandas"}
+    allowed = set() if command == ["--help"] else {"numpy"}
+    script = ("import sys\nfrom pipeline.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)")
+    argv = [a.format(out=tmp_path / "out") for a in command]
+    result = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    imported = set(result.stderr.strip().splitlines()[-1].split())
+    assert imported & heavy == allowed

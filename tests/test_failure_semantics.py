@@ -31,6 +31,7 @@ from pipeline.manifest import Manifest, checked_table
 from pipeline.retry import RetryPolicy, carry_attempts
 from pipeline.runner import Runner
 from pipeline.supersede import SUPERSEDED
+from ray_workers import cluster_workers_running
 from schemas.tables import CAPTIONS, error_row
 
 RESAMPLE = {"vertices": 64, "frames": [4], "max_clips_per_animation": 1, "quality_samples": 64}
@@ -209,20 +210,6 @@ def test_a_missing_source_folder_is_retried_and_finished_work_is_read_back(ray_s
     assert clean.asset_tasks == 5
     assert current_files(tmp_path / "out") == current_files(tmp_path / "clean")
     assert (tmp_path / "out" / SUPERSEDED / "markers" / "evaluate").is_dir()  # the first run's units, set aside
-
-
-def cluster_workers_running(ray, task: str) -> list[int]:
-    """pids of this test session's Ray workers now running `task` (children of its raylet)."""
-    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == raylet \
-                    and (proc / "cmdline").read_bytes().startswith(f"ray::{task}".encode()):
-                found.append(int(proc.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
 
 
 @pytest.mark.ray

@@ -66,12 +66,16 @@ def test_folders_and_globs_with_content_addressing(tmp_path):
 
 
 def test_size_cap_and_empty_files_are_error_rows(tmp_path):
+    box = (ASSETS / "Box.glb").read_bytes()
+    (tmp_path / "exact.glb").write_bytes(box)  # exactly the cap: read
+    (tmp_path / "over.glb").write_bytes(box + b"\0" * 4)  # one word over it: refused
     (tmp_path / "big.glb").write_bytes(b"glTF" + b"\0" * 5000)
     (tmp_path / "empty.glb").write_bytes(b"")
-    rows, errors = run(LocalSource(paths=["big.glb", "empty.glb"]), tmp_path, HarvestConfig(max_asset_bytes=1000))
-    assert rows == []
+    rows, errors = run(LocalSource(paths=["exact.glb", "over.glb", "big.glb", "empty.glb"]), tmp_path,
+                       HarvestConfig(max_asset_bytes=len(box)))
+    assert [(Path(r["uri"]).name, r["file_bytes"]) for r in rows] == [("exact.glb", len(box))]
     assert sorted((e["unit_id"], e["error_type"], e["status"]) for e in errors) == [
-        ("big.glb", "limit", "failed"), ("empty.glb", "empty", "failed")]
+        ("big.glb", "limit", "failed"), ("empty.glb", "empty", "failed"), ("over.glb", "limit", "failed")]
 
 
 def test_packed_json_keeps_extras(tmp_path):
@@ -85,7 +89,8 @@ def test_packed_json_keeps_extras(tmp_path):
 
 @pytest.fixture()
 def http_server(tmp_path):
-    files = {"/fox.glb": (ASSETS / "Fox.glb").read_bytes(), "/box.glb": (ASSETS / "Box.glb").read_bytes()}
+    box = (ASSETS / "Box.glb").read_bytes()
+    files = {"/fox.glb": (ASSETS / "Fox.glb").read_bytes(), "/box.glb": box, "/box-and-a-word.glb": box + bytes(4)}
     calls = {"flaky": 0}
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -96,13 +101,14 @@ def http_server(tmp_path):
                     self.send_error(503)
                     return
                 body = files["/box.glb"]
-            elif self.path in files:
-                body = files[self.path]
+            elif self.path.removeprefix("/no-length") in files:
+                body = files[self.path.removeprefix("/no-length")]
             else:
                 self.send_error(404)
                 return
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            if not self.path.startswith("/no-length/"):  # without it the body ends when the connection closes
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
@@ -131,6 +137,16 @@ def test_url_list_with_retries_caps_and_404(tmp_path, http_server):
                                                                                     retries=0))
     assert "fox.glb" not in {r["uri"].rsplit("/", 1)[1] for r in capped}
     assert any(e["error_type"] == "limit" and e["unit_id"].endswith("fox.glb") for e in capped_errors)
+
+
+def test_a_download_without_a_length_is_capped_while_it_streams(tmp_path, http_server):
+    base, _ = http_server
+    cap = (ASSETS / "Box.glb").stat().st_size
+    (tmp_path / "urls.txt").write_text(f"{base}/no-length/box.glb\n{base}/no-length/box-and-a-word.glb\n")
+    rows, errors = run(UrlListSource(path="urls.txt", allow_private_networks=True), tmp_path,
+                       HarvestConfig(max_asset_bytes=cap, retries=0))
+    assert [(r["uri"].rsplit("/", 1)[1], r["file_bytes"]) for r in rows] == [("box.glb", cap)]  # exactly the cap
+    assert [(e["unit_id"].rsplit("/", 1)[1], e["error_type"]) for e in errors] == [("box-and-a-word.glb", "limit")]
 
 
 # ---- Objaverse through a local cache -----------------------------------------------------------------------------

@@ -3,7 +3,6 @@ worker function on real and broken assets, and `dymesh status` on a job folder."
 
 from __future__ import annotations
 
-import importlib.util
 import io
 
 import pyarrow as pa
@@ -127,8 +126,6 @@ def test_status_of_a_folder_that_is_not_a_job(tmp_path):
         load_summary(tmp_path)
 
 
-@pytest.mark.xfail(importlib.util.find_spec("stages.harvest.metadata") is None, strict=True,
-                   reason="the file's own licence is read by trust's harvest metadata reader (stages.harvest.metadata)")
 def test_an_asset_from_a_local_folder_takes_the_licence_its_file_declares(tmp_path):
     """A local folder gives no licence; the demo's generated files declare CC0-1.0 (asset.extras, asset.copyright)."""
     from pipeline.config import HarvestConfig

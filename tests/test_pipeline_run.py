@@ -1,6 +1,7 @@
-"""The Ray pipeline end to end on generated assets (one Ray session for the module): accounting sums, idempotent
-re-run, SIGKILL of the driver then resume with byte-identical outputs, config changes that invalidate exactly the
-changed stage and those downstream, and the real shared assets with every broken file as one error row."""
+"""The Ray pipeline end to end on generated assets (the session's Ray): accounting sums, idempotent re-run, SIGKILL
+of the driver then resume with byte-identical outputs, a caption actor SIGKILLed mid-unit, config changes that
+invalidate exactly the changed stage and those downstream, and the real shared assets with every broken file as one
+error row."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from pipeline.commands.status import load_summary
 from pipeline.config import load_job
 from pipeline.lock import LOCK_NAME
 from pipeline.runner import Runner
+from ray_workers import cluster_workers_running
 
 pytestmark = pytest.mark.ray
 
@@ -117,6 +120,7 @@ def test_sigkill_of_the_driver_then_resume_gives_identical_outputs(clean_run, ra
     command = [sys.executable, "-m", "pipeline.cli", "run", str(job), "--out", str(out), "--quiet"]
     markers = out / "markers"
     committed = lambda: len(list(markers.rglob("*.json")))  # noqa: E731
+    killed_at: list[int] = []
     for wanted in (lambda before: (markers / "resample").is_dir() and any((markers / "resample").rglob("*.json")),
                    lambda before: committed() > before):
         before = committed()
@@ -124,10 +128,15 @@ def test_sigkill_of_the_driver_then_resume_gives_identical_outputs(clean_run, ra
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and driver.poll() is None and not wanted(before):
             time.sleep(0.02)
+        reached = wanted(before)
         assert driver.poll() is None, "the run finished before it could be killed: " + driver.stderr.read().decode()
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
+        # never kill at some other point and call it this one: a machine too loaded to get there fails the test
+        assert reached, f"kill point {len(killed_at) + 1} not reached in 120 s: nothing was tested; re-run it"
+        killed_at.append(committed())
         assert not list((markers / "shard").rglob("*.json"))  # killed part-way: the job is not finished
+    assert len(killed_at) == 2 and 0 < killed_at[0] < killed_at[1], killed_at  # two kills, each after a new commit
     finished = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     # The reference run and the resumed runs must run the same code: an edit to the checkout while this test runs
@@ -135,6 +144,42 @@ def test_sigkill_of_the_driver_then_resume_gives_identical_outputs(clean_run, ra
     edited = sorted(p for p, h in source_files().items() if SOURCE_AT_CLEAN_RUN.get(p) != h)
     assert not edited, f"source files changed while the test ran, re-run it: {edited}"
     assert file_hashes(out) == file_hashes(clean_out)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds Ray's workers through /proc")
+def test_a_caption_actor_killed_mid_unit_is_restarted_and_the_unit_captioned_once(clean_run, ray_session, tmp_path):
+    job, clean_out, summary = clean_run
+    out = tmp_path / "killed"
+    markers = out / "markers" / "caption"
+    killed: list[tuple[int, int]] = []  # (pid, caption units committed when it was killed)
+
+    def kill_the_actor_in_a_unit():
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            # the actor's process title is `...CaptionUnits)).submit` while it works on (or waits for) a unit
+            for pid in cluster_workers_running(ray_session, "MapWorker(MapBatches(CaptionUnits)).submit"):
+                committed = len(list(markers.rglob("*.json")))
+                os.kill(pid, signal.SIGKILL)
+                killed.append((pid, committed))
+                break
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_the_actor_in_a_unit)
+    killer.start()
+    again = run_job(job, out)
+    killer.join()
+    assert killed, "no caption actor was seen working on a unit"
+    assert killed[0][1] < len(list(markers.rglob("*.json"))), "killed before its last unit was committed"
+    captions = again["stages"]["caption"]
+    assert captions == summary["stages"]["caption"] and captions["error_rows"] == 0
+    import duckdb
+
+    rows = duckdb.connect().execute(
+        f"select count(*), count(distinct (clip_id, caption_index)) from '{out}/captions/*/*.parquet'").fetchone()
+    assert rows == (captions["captions"], captions["captions"])  # no unit captioned twice
+    edited = sorted(p for p, h in source_files().items() if SOURCE_AT_CLEAN_RUN.get(p) != h)
+    assert not edited, f"source files changed while the test ran, re-run it: {edited}"
+    assert file_hashes(out) == file_hashes(clean_out)  # the same bytes as an undisturbed run
 
 
 def current_rows(out: Path, table: str) -> int:
@@ -157,14 +202,14 @@ def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, 
     assert (new["assets"], new["clips"]) == (old["assets"], old["clips"])
     assert new["captions"] != old["captions"] and new["shards"] != old["shards"]
     after = file_hashes(out)
-    moved = {p: "superseded/" + p for p in before if p.split("/")[0] in ("captions", "shards")
+    moved = {p: "superseded/" + p for p in before if p.split("/")[0] in ("captions", "shards", "webdataset")
              or p.startswith(("errors/caption/", "errors/shard/", "markers/caption/", "markers/shard/"))}
     assert all(after[aside] == before[p] for p, aside in moved.items())  # set aside, bytes unchanged
     rewritten = sorted(p for p, h in before.items() if p not in moved and after[p] != h)
     assert rewritten == ["job.json"]  # only the job description; nothing committed before was rewritten
     written = {"/".join(p.split("/")[:2]) for p in set(after) - set(before) - set(moved.values())}
     assert written == {"captions/" + new["captions"].split("/")[1], "shards/" + new["shards"].split("/")[1],
-                       "errors/caption", "errors/shard", "markers/caption", "markers/shard"}
+                       "webdataset/" + new["shards"].split("/")[1], "errors/caption", "errors/shard", "markers/caption", "markers/shard"}
     # a user's glob over a table folder reads exactly the current rows
     assert current_rows(out, "captions") == captions2["stages"]["caption"]["captions"] == 2 * current_rows(out, "clips")
     assert current_rows(out, "shards") == captions2["stages"]["shard"]["samples"]
@@ -173,7 +218,7 @@ def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, 
     assert "nothing to do" in capsys.readouterr().out
     back = file_hashes(out)
     assert {p: back[p] for p in before if p != "job.json"} == {p: h for p, h in before.items() if p != "job.json"}
-    assert not [p for p in back if p.split("/")[0] in ("captions", "shards")
+    assert not [p for p in back if p.split("/")[0] in ("captions", "shards", "webdataset")
                 and p.split("/")[1] != old[p.split("/")[0]].split("/")[1]]  # the newer ones are aside now
     changed = run_job(write_job(tmp_path, resample={"vertices": 96}), out)
     assert changed["paths"]["assets"] == old["assets"]  # evaluate's config did not change
@@ -184,11 +229,27 @@ def test_config_change_invalidates_exactly_that_stage_and_downstream(clean_run, 
     assert current_rows(out, "assets") == 8 and current_rows(out, "funnel") == changed["stages"]["resample"]["seen"]
 
 
+def warm_workers(ray, count: int) -> None:
+    """Start `count` Ray workers at once and have each import what an asset task runs (Ray reuses idle workers)."""
+
+    @ray.remote(num_cpus=1)
+    def load_stages() -> int:
+        import pipeline.tasks  # noqa: F401
+        import stages.formats  # noqa: F401
+        import stages.resample  # noqa: F401
+
+        time.sleep(1.0)  # held together, so `count` distinct workers start
+        return os.getpid()
+
+    assert len(set(ray.get([load_stages.remote() for _ in range(count)]))) == count
+
+
 def test_a_pathological_asset_is_killed_and_recorded_and_the_job_goes_on(ray_session, tmp_path):
     """A 41k-vertex morph blob (generated, detail 64) at 240 fps with a window at every frame takes over 90 s here
     (3.9 GB resident at 60 s); AnimatedMorphCube with the same settings 0.6 s. Over a 10 s limit the blob is killed at
-    the limit, so the test takes about the limit; the margin stays large on a faster machine, and a loaded machine
-    still finishes the cube (0.6 s when idle) in time."""
+    the limit, so the test takes about the limit. The limit counts from submission, so the workers are started (and
+    have imported the stages) before the job: the 10 s then cover the cube's 0.6 s of work, not a worker's start-up
+    on a loaded machine."""
     from stages.generate import generate_asset
 
     blob = generate_asset("blob", 1, tmp_path / "heavy-blob.glb", detail=64)
@@ -198,6 +259,7 @@ def test_a_pathological_asset_is_killed_and_recorded_and_the_job_goes_on(ray_ses
                          "max_evaluate_bytes": 64 * 1024 * 1024},
             "run": {"item_timeout_s": 10, "caption_num_cpus": 0, "max_retries": 0}}
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
+    warm_workers(ray_session, 2)
     summary = run_job(tmp_path / "job.yaml", tmp_path / "out")
     evaluate = summary["stages"]["evaluate"]
     assert (evaluate["seen"], evaluate["ok"], evaluate["failed"]) == (2, 1, 1)

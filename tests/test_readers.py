@@ -1,6 +1,6 @@
 """A job folder read as given with the tools users have -- plain DuckDB, pyarrow.dataset, pandas, Ray Data, HF
 `datasets` -- with the right counts, joins that read naturally, and the recipes of docs/tables.md run as written.
-(The shard folder's tars are the shards helper's: only the shard manifest is read here, through DuckDB's glob.)"""
+(The tars in OUT/webdataset/ are read with WebDataset tools in tests/test_shard_readers.py.)"""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from paths import REPO
 from demo_job import JOB, demo_output
 
 pytestmark = pytest.mark.ray
-PARQUET_TABLES = ("provenance", "assets", "clips", "clip_arrays", "funnel", "captions", "errors")
+PARQUET_TABLES = ("provenance", "assets", "clips", "clip_arrays", "funnel", "captions", "errors", "shards")
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +108,8 @@ def test_clip_arrays_decode_to_the_shard_samples(job):
 
     out, _ = job
     arrays = pandas.read_parquet(out / "clip_arrays")
-    shard_folder = next(p.parent for p in (out / "shards").rglob("*.parquet"))
     for row in arrays.head(3).itertuples():
-        sample = read_sample(str(shard_folder), row.clip_id)
+        sample = read_sample(str(out), row.clip_id)  # the job folder: its current shards
         np.testing.assert_array_equal(np.frombuffer(row.vertices, "<f4").reshape(row.vertices_shape), sample["vertices"])
         np.testing.assert_array_equal(np.frombuffer(row.faces, "<i4").reshape(row.faces_shape), sample["faces"])
 

@@ -15,7 +15,9 @@ from stages.splits import SplitConfig, assign_split, split_point
 
 
 def _digests(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*")) if p.is_file()}
+    """sha256 of every file under a shard root, by relative path (tars and manifest alike)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,10 @@ def test_two_runs_give_identical_bytes(tmp_path, dataset):
     write_shards(*dataset, str(tmp_path / "b"), config)
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
     assert a == b and len(a) > 3
-    assert not any(name.startswith(".") for name in a)  # no temporaries left
+    assert not any(part.startswith(".") for name in a for part in name.split("/"))  # no temporaries left
+    # each folder holds one format: tars per split under webdataset/, the manifest table under shards/
+    assert {name.rsplit("/", 1)[0] for name in a} == {"webdataset/train", "webdataset/val", "webdataset/test", "shards"}
+    assert [name for name in a if name.startswith("shards/")] == ["shards/part-all.parquet"]
 
 
 def test_durable_writes_same_bytes_and_a_failed_fsync_publishes_nothing(tmp_path, dataset, monkeypatch):
@@ -49,12 +54,12 @@ def test_durable_writes_same_bytes_and_a_failed_fsync_publishes_nothing(tmp_path
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="simulated disk failure"):
         write_shards(*dataset, str(tmp_path / "broken"), config, durable=True)
-    assert list((tmp_path / "broken").iterdir()) == []  # no shard, no temporary, no manifest
+    assert [p for p in (tmp_path / "broken").rglob("*") if p.is_file()] == []  # no shard, temporary or manifest
 
 
 def test_tar_members_are_normalised_and_sorted(tmp_path, dataset):
     write_shards(*dataset, str(tmp_path), ShardConfig())
-    with tarfile.open(tmp_path / "train-000000.tar") as tar:
+    with tarfile.open(tmp_path / "webdataset" / "train" / "000000.tar") as tar:
         infos = tar.getmembers()
     assert all(i.mtime == 0 and i.uid == 0 and i.gid == 0 and i.uname == "" and i.mode == 0o644 for i in infos)
     names = [i.name for i in infos]
@@ -73,7 +78,7 @@ def test_shard_boundaries_by_count_and_size(tmp_path, dataset):
     sizes = {r["shard"]: r["shard_bytes"] for r in rows}
     single = {r["shard"] for r in rows if r["size"] > 150_000 - 10240}
     assert all(size <= 150_000 for name, size in sizes.items() if name not in single)
-    assert all((tmp_path / "size" / name).stat().st_size == size for name, size in sizes.items())
+    assert all((tmp_path / "size" / "webdataset" / name).stat().st_size == size for name, size in sizes.items())
 
 
 def test_read_sample_by_key_matches_clip(tmp_path, dataset):
@@ -102,16 +107,19 @@ def test_float16_shards(tmp_path, dataset):
 
 
 def test_verify_detects_corruption(tmp_path, dataset):
-    write_shards(*dataset, str(tmp_path), ShardConfig(max_shard_samples=10))
+    rows, _ = write_shards(*dataset, str(tmp_path), ShardConfig(max_shard_samples=10))
     assert verify_shards(str(tmp_path)) == []
-    shard = tmp_path / "train-000001.tar"
+    shard = tmp_path / "webdataset" / "train" / "000001.tar"
     data = bytearray(shard.read_bytes())
     data[3000] ^= 0xFF
     shard.write_bytes(bytes(data))
-    (tmp_path / "val-000000.tar").unlink()
+    (tmp_path / "webdataset" / "val" / "000000.tar").unlink()
     problems = verify_shards(str(tmp_path))
-    assert any("train-000001.tar: sha256" in p for p in problems)
-    assert any("val-000000.tar: missing" in p for p in problems)
+    hit = next(r["key"] for r in rows if r["shard"] == "train/000001.tar" and r["offset"] <= 3000 < r["offset"] + r["size"])
+    assert any(p.endswith(f"train/000001.tar: {hit}: sha256 differs from the manifest's") for p in problems)
+    missing = [r["key"] for r in rows if r["shard"] == "val/000000.tar"]
+    assert sum("val/000000.tar" in p and "missing" in p for p in problems) == len(missing) > 0
+    assert len(problems) == 1 + len(missing)  # the flipped sample, each missing sample
 
 
 def test_duplicates_and_bad_clips_become_error_rows(tmp_path, dataset):
@@ -159,7 +167,7 @@ def test_webdataset_reads_the_shards(tmp_path, dataset):
     import webdataset as wds
 
     write_shards(*dataset, str(tmp_path), ShardConfig(max_shard_samples=100))
-    urls = sorted(str(p) for p in tmp_path.glob("*.tar"))
+    urls = sorted(str(p) for p in (tmp_path / "webdataset").rglob("*.tar"))
     samples = list(wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode())
     assert len(samples) == len(dataset[0])
     assert samples[0]["vertices.npy"].ndim == 3 and isinstance(samples[0]["json"], dict)

@@ -49,13 +49,17 @@ def test_killed_writer_leaves_only_complete_shards(tmp_path):
     finally:
         process.kill()
         process.wait(timeout=30)
-    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    tars = out / "webdataset"
+    files = [p.relative_to(tars) for p in tars.rglob("*") if p.is_file()]
+    visible = sorted(str(p) for p in files if not p.name.startswith("."))
+    hidden = [p.name for p in files if p.name.startswith(".")]
     assert hidden and all(name.endswith(".partial") for name in hidden)  # it was killed inside a shard
-    assert visible and "shards.parquet" not in visible and all(name.endswith(".tar") for name in visible)
+    assert visible and all(name.endswith(".tar") for name in visible)
+    assert not [p for p in (out / "shards").rglob("*") if p.is_file()]  # no manifest: the set is not published
 
     clips, captions, assets = synthetic_dataset(assets=12, clips_per_asset=3)
     full = tmp_path / "full"
     write_shards(clips, captions, assets, str(full), ShardConfig(max_shard_samples=4))
     for name in visible:  # each visible shard is complete: byte-identical to the uninterrupted run's
-        assert hashlib.sha256((out / name).read_bytes()).digest() == hashlib.sha256((full / name).read_bytes()).digest()
+        ours, theirs = (root / "webdataset" / name for root in (out, full))
+        assert hashlib.sha256(ours.read_bytes()).digest() == hashlib.sha256(theirs.read_bytes()).digest()

@@ -27,10 +27,11 @@ def test_s3_round_trip(s3_endpoint, tmp_path):
     rows, errors = write_shards(clips, captions, assets, url, ShardConfig(max_shard_samples=3))
     assert not errors and len(rows) == len(clips)
     write_shards(clips, captions, assets, str(tmp_path), ShardConfig(max_shard_samples=3))
-    local = {r["shard"]: r["shard_sha256"] for r in rows}
+    local = {(r["shard"], r["key"]): r["sample_sha256"] for r in rows}
     from stages.shard import read_manifest
 
-    assert local == dict(zip(*(read_manifest(str(tmp_path)).column(c).to_pylist() for c in ("shard", "shard_sha256"))))
+    columns = (read_manifest(str(tmp_path)).column(c).to_pylist() for c in ("shard", "key", "sample_sha256"))
+    assert local == {(shard, key): sha for shard, key, sha in zip(*columns)}  # the same bytes on S3 and on disk
     assert verify_shards(url) == []
     sample = read_sample(url, clips[4].clip_id)
     np.testing.assert_array_equal(sample["vertices"], clips[4].vertices)

@@ -51,7 +51,7 @@ def test_clips_of_every_source_kind_reach_the_shards_with_provenance_and_licence
     import webdataset as wds
 
     out, summary = mixed_run
-    shards = sorted((out / summary["paths"]["shards"]).rglob("*.tar"))
+    shards = sorted((out / summary["paths"]["webdataset"]).rglob("*.tar"))
     samples = [json.loads(s["json"]) for s in wds.WebDataset([str(p) for p in shards], shardshuffle=False)]
     kinds = {}
     for sample in samples:

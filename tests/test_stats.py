@@ -11,7 +11,7 @@ from pipeline.errors import UserError
 from pipeline.stats import connect, report, report_queries
 from schemas.tables import error_row
 from shard_clips import synthetic_dataset, write_job_tables
-from stages.shard import ShardConfig, write_shards
+from stages.shard import ShardConfig, layout_of, write_shards
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def job(tmp_path_factory):
         error_row("resample", "d", "too-large", "over limit", status="skipped"),
     ]
     write_job_tables(out, clips, captions, assets, errors)
-    write_shards(clips, captions, assets, str(out / "shards"), ShardConfig(max_shard_samples=8))
+    write_shards(clips, captions, assets, layout_of(str(out), "5a5a5a"), ShardConfig(max_shard_samples=8))
     (out / "clips" / "c0ffee" / ".part-9.parquet.tmp").write_bytes(b"half written")  # ignored: hidden temp file
     return out, clips, captions, assets
 
@@ -49,7 +49,7 @@ def test_only_current_config_hashes_when_job_json_names_them(tmp_path):
     clips, captions, assets = synthetic_dataset(assets=4, clips_per_asset=2)
     errors = [error_row("resample", "x", "static", "no motion", status="skipped")]
     write_job_tables(tmp_path, clips, captions, assets, errors)
-    write_shards(clips, captions, assets, str(tmp_path / "shards" / "5a5a5a"), ShardConfig())
+    write_shards(clips, captions, assets, layout_of(str(tmp_path), "5a5a5a"), ShardConfig())
     for table, old, new in [("clips", "c0ffee", "d00d00"), ("captions", "beef00", "beef01"), ("assets", "abc123", "abc124"),
                             ("errors", "resample/0a0a0a", "resample/d00d00"), ("shards", "5a5a5a", "5b5b5b")]:
         shutil.copytree(tmp_path / table / old, tmp_path / table / new)  # a second run after a config change

@@ -62,10 +62,12 @@ def _load(args: argparse.Namespace):
     from pipeline.errors import UserError
 
     if args.shards:
-        from stages.shard import read_sample
+        from stages.shard import CorruptSampleError, read_sample
 
         try:
             sample = read_sample(args.shards, args.clip)
+        except CorruptSampleError as exc:
+            raise UserError(str(exc)) from None
         except (KeyError, FileNotFoundError, OSError) as exc:
             raise UserError(f"{exc}; list keys with `dymesh stats` or check --shards") from exc
         meta = sample.get("json") or {}

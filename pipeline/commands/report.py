@@ -171,10 +171,7 @@ def marker_of(table: str, relative: str) -> str | None:
         stage, (stage_hash, name) = TABLE_STAGES[table], parts
     else:
         return None
-    if table == "shards":
-        unit = "all" if name == "shards.parquet" else None
-    else:
-        unit = name[len("part-") : -len(".parquet")] if name.startswith("part-") and name.endswith(".parquet") else None
+    unit = name[len("part-") : -len(".parquet")] if name.startswith("part-") and name.endswith(".parquet") else None
     return f"{stage}/{stage_hash}/{unit}.json" if unit else None
 
 

@@ -2,11 +2,13 @@
 idempotent, one run per output folder).
 
 Exit codes: 0 done; 1 the job failed (a whole source gave nothing, no clips, a stall, the caption stage) and says
-why; 2 a usage error; 3 another run holds the output folder; 73 permission denied / read-only; 74 disk full.
+why; 2 a usage error; 3 another run holds the output folder; 69 the Ray cluster does not answer, refuses this
+machine or went away (docs/cluster.md); 73 permission denied / read-only; 74 disk full.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +45,11 @@ def run(args) -> int:
         raise UserError(f"--out {args.out}: a dataset run writes to a local folder (object stores: copy the "
                         "finished folder, or point the shard stage there)")
     out = Path(args.out or Path("out") / job.name)
+    address = args.address or os.environ.get("RAY_ADDRESS") or job.run.address
+    if address:  # a cluster that does not answer or refuses this machine: one line now, before any work
+        from pipeline.executor.cluster import join_address
+
+        join_address(address)
     runner = Runner(job, out, address=args.address, show_progress=not args.quiet, retry_failed=args.retry_failed,
                     verbose=args.verbose)
     try:

@@ -24,7 +24,11 @@ def register(subparsers) -> None:
 
 
 def format_table(columns: list[str], rows: list[tuple]) -> str:
-    cells = [[_cell(v) for v in row] for row in rows]
+    """Aligned text for a terminal: control characters in values (file names can hold escape sequences) escaped."""
+    from pipeline.manifest import printable
+
+    columns = [printable(c) for c in columns]
+    cells = [[printable(_cell(v)) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(r, widths)) for r in cells]

@@ -18,11 +18,14 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, help="override the spec's steps")
     parser.add_argument("--name", help="override the run name (checkpoint and log folder)")
     parser.add_argument("--storage-path", help="override storage_path (local folder or s3://bucket/prefix)")
-    parser.add_argument("--shards", help="override the shard folder (or synthetic:<clips>)")
+    parser.add_argument("--shards", help="override shards: a job output folder (its current shards), a shard folder "
+                        "or synthetic:<clips>")
     parser.add_argument("--num-workers", type=int, help="override the number of Ray Train workers")
     parser.add_argument("--no-ray", action="store_true", help="train in this process, without Ray")
     parser.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
                         help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray with this machine's CPUs)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Ray's own messages too (else they go to a log file in the Ray session's log folder)")
     parser.add_argument("--eval", action="store_true",
                         help="after a VAE run, compare its held-out reconstruction error with a PCA baseline")
     parser.set_defaults(func=run)
@@ -31,12 +34,13 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import sys
 
-    from pipeline.config import load_training_job
+    from pipeline.config import check_training_shards, load_training_job
     from pipeline.lock import FolderLock
     from stages.train.loop import run_folder
 
     config = load_training_job(args.job, steps=args.steps, name=args.name, storage_path=args.storage_path,
                                shards=args.shards, num_workers=args.num_workers)
+    check_training_shards(config)  # before Ray starts: a missing demo output is one line, at once
     with FolderLock(run_folder(config), "dymesh train", stream=sys.stderr):  # one training per run folder
         return train(args, config)
 
@@ -48,9 +52,10 @@ def train(args, config) -> int:
         train_here(config)
     else:
         from pipeline.executor.session import ray_session
-        from pipeline.executor.train import train_with_ray
+        from pipeline.executor.train import progress_line, train_with_ray
 
-        with ray_session(args.ray_address, log_to_driver=True):
+        with ray_session(args.ray_address, log_to_driver=True, quiet=not args.verbose, command="dymesh train",
+                         worker_lines=progress_line):
             result = train_with_ray(config)
         if result.error is not None:
             print(f"dymesh train: failed: {result.error}")

@@ -4,7 +4,9 @@ Ray's C++ core worker writes to this process's stderr (`[... E core_worker.cc ..
 print warnings (the token-authentication banner, say). While a run's Ray session is up, file descriptor 2 points at
 `<ray session>/logs/dymesh-driver-<pid>.err` and the `ray` loggers write there too; Python's `sys.stderr` (progress
 lines, warnings, error messages) is a copy of the terminal's descriptor, so the user still sees everything DyMesh
-says. `dymesh run --verbose` leaves Ray's output on the terminal.
+says. Workers' output (with `log_to_driver`) goes to the same file, except the lines a `keep` test picks (rank 0's
+progress lines of `dymesh train`), which reach stdout once each, plain: Ray would print them with a colour-coded
+`(RayTrainWorker pid=...)` prefix, and on both stdout and stderr. `--verbose` leaves Ray's output on the terminal.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class RayOutputToLog:
         self.handlers: list[logging.Handler] = []  # the `ray` logger's own, put back by stop()
         self.propagate = True
         self.last_resort: logging.Handler | None = None
+        self.dispatcher = None  # Ray's worker-output dispatcher, while route_worker_output's handler is in it
 
     def start(self) -> RayOutputToLog:
         sys.stderr.flush()
@@ -61,7 +64,31 @@ class RayOutputToLog:
             self.handler.baseFilename = str(target)
             self.path = target
 
+    def route_worker_output(self, keep) -> None:
+        """Workers' output lines: those `keep(line)` accepts (from stdout) once on this process's stdout, every line
+        in the log file (Ray's own printer, which writes them to the terminal, is taken out)."""
+        from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+
+        def handle(batch: dict) -> None:
+            who = f"({batch.get('actor_name') or batch.get('task_name') or 'worker'} pid={batch.get('pid')})"
+            lines = batch.get("lines") or []
+            text = "".join(f"{who} {line}\n" for line in lines)
+            with contextlib.suppress(OSError):
+                os.write(2, text.encode("utf-8", "backslashreplace"))  # descriptor 2 is the log file now
+            if not batch.get("is_err"):
+                for line in lines:
+                    if keep(line):
+                        print(line, flush=True)
+
+        dispatcher.remove_handler("ray_print_logs")
+        dispatcher.add_handler("dymesh_worker_output", handle)
+        self.dispatcher = dispatcher
+
     def stop(self) -> None:
+        if self.dispatcher is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.dispatcher.remove_handler("dymesh_worker_output")
+            self.dispatcher = None
         if self.saved_fd is None:
             return
         sys.stderr.flush()

@@ -12,6 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 
+def progress_line(line: str) -> bool:
+    """Rank 0's own lines (its start line and its step lines): what `dymesh train` shows of the workers' output."""
+    return line.startswith(("dymesh train:", "step "))
+
+
 def ray_launch(run):
     """The Launch of one Ray Train worker."""
     import ray.train

@@ -27,7 +27,7 @@ class Limits:
     max_animations: int = 4096
     max_channels: int = 100_000  # over all animations
     max_frames: int = 100_000  # times per evaluate() call
-    max_output_bytes: int = 2048 * MiB  # output T*V*3*4 plus per-frame matrices of one evaluate() call
+    max_output_bytes: int = 2048 * MiB  # output T*V*3*4 plus morph intermediates and per-frame matrices of one evaluate()
     influences: Literal["all", "first4"] = "all"  # skin influences per vertex: all sets, or the first 4 (three.js)
     convert_timeout_s: float = 120.0  # wall clock of one Blender conversion (.fbx, .blend, ...; stages.formats.blender)
     convert_memory_mb: int = 4096  # address-space cap of the Blender conversion subprocess

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,14 +15,11 @@ from .gltf_container import Document, read_document
 from .interpolation import sample
 from .limits import Limits
 from .morph import default_weights, morph_positions
-from .palette import (blend_fixed_points, blend_moving_points, influence_matrix, palette_columns, point_blend_matrix,
-                      transform_points)
+from .palette import (FixedPart, Influences, blend_fixed_points, blend_moving_points, fixed_parts, influences,
+                      palette_columns, transform_points)
 from .primitives import TRIANGLE_MODES, Primitive, read_primitives
 from .scene_graph import NodeGraph, compose, default_scene_nodes, dynamic_levels, read_nodes, world_matrices
 from .skinning import Skin, read_skin
-
-if TYPE_CHECKING:  # scipy is imported on the first evaluate(): `dymesh inspect` never pays for it
-    from scipy import sparse
 
 TRS_PATHS = ("translation", "rotation", "scale")
 CACHED_SETS = 8  # per-clip structures (fixed blend, dynamic node levels) kept for this many distinct clips
@@ -50,11 +46,12 @@ class Scene:
         self._entries = self._palette_entries()
         self._palette_nodes, self._palette_bind = self._compact_palette()
         self._palette_size = len(self._palette_nodes)
-        self._fixed_blends: dict[frozenset[int], sparse.csr_matrix | None] = {}
-        self._moving_influences: dict[int, sparse.csr_matrix] = {}
+        self._fixed_blends: dict[frozenset[int], list[FixedPart]] = {}
+        self._moving_influences: dict[int, Influences] = {}
         self._dynamic_levels: dict[bytes, list[np.ndarray]] = {}  # per set of moving nodes
         self._morph_data: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # float32 positions, targets when animated
         self.num_vertices = sum(p.count for p in self.primitives)
+        self._morph_vertices = sum(p.count for p in self.primitives if p.targets.shape[0])
         tris = [p.triangles + p.offset for p in self.primitives]
         self.faces = (np.concatenate(tris) if tris else np.zeros((0, 3), np.int64)).astype(np.int32)
         self.warnings: list[str] = list(doc.warnings)
@@ -89,29 +86,26 @@ class Scene:
         """Keep the palette entries some vertex uses (renumbering self._entries): (node [U], inverse bind [U])."""
         nodes = [np.arange(self.graph.count)] + [k.joints for k in self.skins.values()]
         binds = [np.broadcast_to(np.eye(4), (self.graph.count, 4, 4))] + [k.inverse_bind for k in self.skins.values()]
-        used = np.unique(np.concatenate([e.reshape(-1) for e, _ in self._entries] + [np.zeros(0, np.int64)]))
         renumber = np.zeros(sum(len(n) for n in nodes), dtype=np.int64)
+        for e, _ in self._entries:  # a mask, not np.unique (which imports numpy.ma: start-up time)
+            renumber[e.reshape(-1)] = 1
+        used = np.flatnonzero(renumber)
         renumber[used] = np.arange(len(used))
         self._entries = [(renumber[e], w) for e, w in self._entries]
         return np.concatenate(nodes)[used], np.ascontiguousarray(np.concatenate(binds)[used])
 
-    def _fixed_blend(self, moving: frozenset[int]) -> sparse.csr_matrix | None:
-        """point_blend_matrix of every primitive not in `moving` (rest morph weights), cached per set."""
+    def _fixed_blend(self, moving: frozenset[int]) -> list[FixedPart]:
+        """fixed_parts of every primitive not in `moving` (at rest morph weights), cached per set."""
         if moving not in self._fixed_blends:
             if len(self._fixed_blends) >= CACHED_SETS:  # bounded memory for assets with many distinct clips
                 self._fixed_blends.clear()
-            parts = [i for i in range(len(self.primitives)) if i not in moving]
-            blend = None
-            if parts:
-                blend = point_blend_matrix([(self.primitives[i].offset, *self._entries[i],
-                                             self._rest_points(self.primitives[i])) for i in parts],
-                                           self.num_vertices, self._palette_size)
-            self._fixed_blends[moving] = blend
+            self._fixed_blends[moving] = fixed_parts([(p.offset, *self._entries[i], self._rest_points(p))
+                                                      for i, p in enumerate(self.primitives) if i not in moving])
         return self._fixed_blends[moving]
 
-    def _moving_influence(self, i: int) -> sparse.csr_matrix:
+    def _moving_influence(self, i: int) -> Influences:
         if i not in self._moving_influences:
-            self._moving_influences[i] = influence_matrix(*self._entries[i], self._palette_size)
+            self._moving_influences[i] = influences(*self._entries[i])
         return self._moving_influences[i]
 
     def _rest_points(self, p: Primitive) -> np.ndarray:
@@ -132,8 +126,10 @@ class Scene:
         count = len(times)
         if count > self.limits.max_frames:
             raise LimitExceeded(self.name, f"{count} times, over the {self.limits.max_frames} frame cap")
-        # Output plus the per-frame local, world and palette matrices.
-        work_bytes = count * (self.num_vertices * 12 + (2 * self.graph.count + self._palette_size) * 128)
+        # Output, morphing vertices' two intermediates (morphed points, their moved copy), the per-frame local,
+        # world and palette matrices (float64) and the float32 palette columns; blending works in bounded blocks.
+        work_bytes = count * (self.num_vertices * 12 + self._morph_vertices * 24
+                              + (2 * self.graph.count + self._palette_size) * 128 + self._palette_size * 48)
         if work_bytes > self.limits.max_output_bytes:
             raise LimitExceeded(self.name, f"{count} frames of {self.num_vertices} vertices need {work_bytes} bytes, "
                                            f"over the {self.limits.max_output_bytes} byte cap")
@@ -162,12 +158,10 @@ class Scene:
         weights = self._morph_weights(channels, times)
         moving = frozenset(i for i, p in enumerate(self.primitives) if p.node in weights and p.targets.shape[0])
         out = np.empty((count, self.num_vertices, 3), dtype=np.float32)
-        blend = self._fixed_blend(moving)
-        if blend is not None:
-            columns = palette_columns(palette)
-            blend_fixed_points(blend, columns, out)
-        else:
-            columns = None
+        parts = self._fixed_blend(moving)
+        columns = palette_columns(palette) if parts else None
+        if parts:
+            blend_fixed_points(parts, columns, out)
         for i in sorted(moving):
             p = self.primitives[i]
             if i not in self._morph_data:

@@ -6,7 +6,8 @@
 Formats: "glb" / "gltf" (the spec-exact evaluator), "dt4d" and "amass" (packages the harvest builds from
 DeformingThings4D .anime files and AMASS motions), and every suffix in BLENDER_SUFFIXES (converted to GLB by
 Blender in an isolated subprocess, then evaluated like any GLB). Both functions raise only AssetError subclasses
-for bad input.
+for bad input. The readers of other formats are imported when a file of theirs is read: loading a glTF pays for
+none of them (`dymesh evaluate` start-up).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import os
 from pathlib import Path
 
 from stages.evaluate import LimitExceeded, Limits, MalformedAsset, UnsupportedAsset, load_asset, load_asset_bytes
-from stages.formats.amass import motion_scene, read_amass_package
-from stages.formats.anime import read_anime, read_dt4d_package
-from stages.formats.blender import BLENDER_SUFFIXES, convert_to_glb
 
-PACKAGE_READERS = {"dt4d": read_dt4d_package, "amass": read_amass_package}
+BLENDER_SUFFIXES = (".fbx", ".dae", ".blend", ".abc", ".usd", ".usda", ".usdc", ".usdz", ".obj", ".ply", ".stl")  # via Blender
+PACKAGE_FORMATS = ("dt4d", "amass")
 BLENDER_FORMATS = tuple(s[1:] for s in BLENDER_SUFFIXES)
-FORMATS = ("glb", "gltf", *PACKAGE_READERS, *BLENDER_FORMATS)
+FORMATS = ("glb", "gltf", *PACKAGE_FORMATS, *BLENDER_FORMATS)
 DT4D_DEFAULT_FPS = 30.0  # DeformingThings4D does not record a frame rate; its sources say 30
 
 
@@ -30,9 +29,17 @@ def load_scene_bytes(data: bytes, fmt: str, name: str = "asset", limits: Limits 
     fmt = fmt.lower()
     if fmt in ("glb", "gltf"):
         return load_asset_bytes(data, name=name, limits=limits)
-    if fmt in PACKAGE_READERS:
-        return PACKAGE_READERS[fmt](data, name, limits)
+    if fmt == "dt4d":
+        from stages.formats.anime import read_dt4d_package
+
+        return read_dt4d_package(data, name, limits)
+    if fmt == "amass":
+        from stages.formats.amass import read_amass_package
+
+        return read_amass_package(data, name, limits)
     if fmt in BLENDER_FORMATS:
+        from stages.formats.blender import convert_to_glb
+
         return load_asset_bytes(convert_to_glb(data, "." + fmt, name, limits), name=name, limits=limits)
     raise UnsupportedAsset(name, f"unknown asset format {fmt!r}; known: {', '.join(FORMATS)}")
 
@@ -48,12 +55,16 @@ def load_scene(path: str | Path, limits: Limits = Limits(), fps: float | None = 
     data = read_capped(path, limits.max_file_bytes)
     name = str(path)
     if suffix == ".anime":
+        from stages.formats.anime import read_anime
+
         return read_anime(data, fps or DT4D_DEFAULT_FPS, name, limits)
     if suffix == ".npz":
         model = body_model or os.environ.get("DYMESH_BODY_MODEL")
         if not model:
             raise UnsupportedAsset(name, "an AMASS motion needs a body model: set DYMESH_BODY_MODEL to a SMPL-H or "
                                          "SMPL-X .npz (licensed; DyMesh never downloads one)")
+        from stages.formats.amass import motion_scene
+
         return motion_scene(data, model, name, limits)
     return load_scene_bytes(data, suffix[1:], name, limits)
 

@@ -24,8 +24,8 @@ import tempfile
 from pathlib import Path
 
 from stages.evaluate import AssetError, LimitExceeded, Limits, MalformedAsset, UnsupportedAsset
+from stages.formats import BLENDER_SUFFIXES  # defined with the other formats: reading a glTF never imports this
 
-BLENDER_SUFFIXES = (".fbx", ".dae", ".blend", ".abc", ".usd", ".usda", ".usdc", ".usdz", ".obj", ".ply", ".stl")
 SCRIPT = Path(__file__).with_name("blender_convert.py")
 # Part of the evaluate stage's hash: bump it whenever blender_convert.py changes what it writes (docs/CHANGES.md).
 # 2: FBX takes keep their own timeline (imported with anim_offset 0; Blender's default shifted them by a frame).

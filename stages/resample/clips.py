@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from schemas.sample import Clip
-from schemas.tables import error_row
+from schemas.failures import error_row
 from stages.resample import filters
 from stages.resample.config import ResampleConfig
 from stages.resample.decimate import DecimationError

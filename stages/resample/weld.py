@@ -100,13 +100,18 @@ def clean_faces(faces: np.ndarray) -> np.ndarray:
     faces = faces[distinct]
     if len(faces) == 0:
         return faces
-    _, first = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+    ordered = np.sort(faces, axis=1).astype(np.int64)
+    top = int(ordered.max()) + 1
+    if top < 1 << 21:  # one int64 key per vertex set: np.unique of keys is several times faster than of rows
+        _, first = np.unique((ordered[:, 0] * top + ordered[:, 1]) * top + ordered[:, 2], return_index=True)
+    else:
+        _, first = np.unique(ordered, axis=0, return_index=True)
     return faces[np.sort(first)]
 
 
 def drop_unreferenced(trajectories: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep only vertices some face uses, in their order; re-index the faces; also return the kept indices."""
-    used = np.unique(faces)
+    used = np.flatnonzero(np.bincount(np.asarray(faces).ravel(), minlength=trajectories.shape[1]))  # sorted, unique
     remap = np.full(trajectories.shape[1], -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
     return trajectories[:, used], remap[faces].astype(np.int32).reshape(-1, 3), used

@@ -194,19 +194,25 @@ def _write_inside(folder: Path, name: str, data: bytes) -> None:
         raise
 
 
-def export_aam(shards: str, out_folder: str | Path, split: str | None = None) -> int:
-    """Write one `<key>.bin` per sample of a shard folder, as AnimateAnyMesh's loaders read them; returns the count.
+def export_aam(shards: str, out_folder: str | Path, split: str | None = None, on_corrupt: str = "raise",
+               skipped: list | None = None) -> int:
+    """Write one `<key>.bin` per sample of a shard set, as AnimateAnyMesh's loaders read them; returns the count.
 
     Keys come from the shards (tar member names): each is sanitised by export_name, so `../x`, absolute paths,
-    NUL and very long keys all stay plain file names inside `out_folder`."""
+    NUL and very long keys all stay plain file names inside `out_folder`. Every sample is checked against its
+    manifest digest first: a corrupt one raises CorruptSampleError (naming shard and key), or with
+    on_corrupt="skip" is left out and its error appended to `skipped`."""
     from stages.shard.reader import ShardDataset
 
     out = Path(out_folder)
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     count = 0
-    for sample in ShardDataset(shards, split=split, rank=0, world_size=1, shuffle=False):
+    dataset = ShardDataset(shards, split=split, rank=0, world_size=1, shuffle=False, on_corrupt=on_corrupt)
+    for sample in dataset:
         data = aam_bytes(sample["vertices"].numpy(), sample["faces"].numpy(), sample["caption"])
         _write_inside(out, f"{export_name(sample['key'])}.bin", data)
         count += 1
+    if skipped is not None:
+        skipped.extend(dataset.skipped_errors)
     return count

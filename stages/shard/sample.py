@@ -48,7 +48,7 @@ def npy_array(data) -> np.ndarray:
         if match:
             shape = tuple(int(x) for x in match[2].split(b",") if x.strip())
             dtype = np.dtype(match[1].decode())
-            return np.frombuffer(data, dtype, count=int(np.prod(shape)), offset=end).reshape(shape)
+            return np.frombuffer(data, dtype, count=math.prod(shape), offset=end).reshape(shape)
     return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
 
 

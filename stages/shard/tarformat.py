@@ -6,6 +6,7 @@ import tarfile
 
 BLOCK = tarfile.BLOCKSIZE  # 512
 RECORD = tarfile.RECORDSIZE  # 10240
+ZERO_BLOCK = bytes(BLOCK)
 
 
 # fixed ustar fields of every member: mode 0644, uid 0, gid 0 (bytes 100-124); mtime 0 (136-148); the magic
@@ -63,19 +64,19 @@ def parse_members(data) -> list[tuple[str, memoryview]]:
     view = memoryview(data).cast("B")
     members, position = [], 0
     while position + BLOCK <= len(view):
-        header = view[position : position + BLOCK]
-        if not any(header[:BLOCK]):
+        header = bytes(view[position : position + BLOCK])  # 512 bytes: summed and sliced faster than a view
+        if header == ZERO_BLOCK:
             break
         if header[156] not in (0x30, 0) or header[124] & 0x80:
             return _tarfile_members(view)
-        stored = bytes(header[148:156]).split(b"\0", 1)[0].strip()
+        stored = header[148:156].split(b"\0", 1)[0].strip()
         if int(stored or b"0", 8) != sum(header[:148]) + 256 + sum(header[156:]):
-            raise ValueError(f"tar header checksum mismatch at byte {position}: the shard is corrupt (run verify_shards)")
-        name = bytes(header[:100]).split(b"\0", 1)[0].decode("utf-8")
-        prefix = bytes(header[345:500]).split(b"\0", 1)[0]
+            raise ValueError(f"tar header checksum mismatch at byte {position}: the shard is corrupt (run dymesh verify)")
+        name = header[:100].split(b"\0", 1)[0].decode("utf-8")
+        prefix = header[345:500].split(b"\0", 1)[0]
         if prefix:
             name = f"{prefix.decode('utf-8')}/{name}"
-        size = int(bytes(header[124:136]).split(b"\0", 1)[0].strip() or b"0", 8)
+        size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
         start = position + BLOCK
         if start + size > len(view):
             raise ValueError(f"tar member {name} runs past the end of the data: the shard is truncated")

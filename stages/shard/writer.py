@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import os
 import queue
@@ -15,7 +14,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from schemas.sample import Clip
 from schemas.tables import error_row
 from stages.shard.config import ShardConfig
-from stages.shard.manifest import MANIFEST_NAME, write_manifest
+from stages.shard.integrity import SampleHasher
+from stages.shard.layout import ShardLayout, layout_of
+from stages.shard.manifest import write_manifest
 from stages.storage import filesystem, fsync_path, is_remote, join
 from stages.shard.sample import check_clip, sample_key, sample_members
 from stages.splits import SPLITS
@@ -28,12 +29,15 @@ ZEROS = bytes(BLOCK)
 
 
 def shard_name(split: str, index: int) -> str:
-    return f"{split}-{index:06d}.tar"
+    """A shard's name relative to the tar folder: `<split>/NNNNNN.tar` (a folder per split, as HF datasets and
+    Ray read them)."""
+    return f"{split}/{index:06d}.tar"
 
 
 def partial_name(name: str) -> str:
     """Where a shard is written before its rename; hidden, and not matching *.tar."""
-    return f".{name}.partial"
+    folder, _, base = name.rpartition("/")
+    return f"{folder}/.{base}.partial" if folder else f".{base}.partial"
 
 
 def _sync_file_range():
@@ -91,30 +95,35 @@ class LocalFile:
 
 
 class ShardHasher:
-    """sha256 of a shard computed on a second thread while the first writes (hashlib releases the GIL)."""
+    """Both digests of each sample of a shard (stages.shard.integrity), computed on a second thread while the
+    first writes (hashlib and xxhash release the GIL). The bytes outside samples are zeros (end of archive), which
+    `verify_shards` checks as such, so no whole-shard digest is kept: it would hash every byte a second time."""
 
     def __init__(self):
-        self.sha = hashlib.sha256()
+        self.samples: list[tuple[str, str]] = []  # (sha256, xxh3-128) of each sample, in order
         self.queue: queue.Queue = queue.Queue(maxsize=256)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         while (pieces := self.queue.get()) is not None:
+            sample = SampleHasher()
             for piece in pieces:
-                self.sha.update(piece)
+                sample.update(piece)
+            self.samples.append(sample.digests())
 
     def update(self, pieces: list) -> None:
         self.queue.put(pieces)
 
-    def hexdigest(self) -> str:
+    def join(self) -> list[tuple[str, str]]:
+        """Wait for the queued samples; their (sha256, xxh3-128) in order."""
         self.queue.put(None)
         self.thread.join()
-        return self.sha.hexdigest()
+        return self.samples
 
 
 class ShardFile:
-    """One shard being written: tar members streamed out, sha256 and sample offsets kept."""
+    """One shard being written: tar members streamed out, sample offsets and digests kept."""
 
     def __init__(self, fs, folder: str, name: str, split: str, remote: bool, durable: bool):
         self.fs, self.name, self.split = fs, name, split
@@ -126,23 +135,24 @@ class ShardFile:
         self.offset = 0
         self.samples: list[tuple[str, str, int, int]] = []  # clip id, key, offset, size
 
-    def _write(self, pieces: list, size: int) -> None:
+    def _write(self, pieces: list, size: int, is_sample: bool = False) -> None:
         if isinstance(self.stream, LocalFile):
             self.stream.write_pieces(pieces, size)
         else:
             for piece in pieces:
                 self.stream.write(piece)
-        self.hashing.update(pieces)
+        if is_sample:
+            self.hashing.update(pieces)
         self.offset += size
 
     def add(self, clip_id: str, key: str, pieces: list, size: int) -> None:
         """Append one sample given as its tar pieces and their total size (see `tar_pieces`)."""
         self.samples.append((clip_id, key, self.offset, size))
-        self._write(pieces, size)
+        self._write(pieces, size, is_sample=True)
 
     def abandon(self) -> None:
         """Remove the unfinished shard (an exception interrupted the writer; on S3 closing completes the upload)."""
-        self.hashing.hexdigest()
+        self.hashing.join()
         if isinstance(self.stream, LocalFile):
             self.stream.close(durable=False)
         else:
@@ -157,7 +167,7 @@ class ShardFile:
     def publish(self, durable: bool) -> list[dict]:
         """Close the finished archive (fsync first if durable), give it its final name, return its manifest rows."""
         try:
-            digest = self.hashing.hexdigest()
+            digests = self.hashing.join()
             if isinstance(self.stream, LocalFile):
                 self.stream.close(durable)
             else:
@@ -170,9 +180,9 @@ class ShardFile:
             self.fs.move(self.path, self.final)
         log.info("shard %s: %d samples, %.1f MB", self.name, len(self.samples), self.offset / 1e6)
         return [
-            dict(shard=self.name, key=k, clip_id=c, split=self.split, offset=o, size=s, shard_sha256=digest,
-                 shard_bytes=self.offset)
-            for c, k, o, s in self.samples
+            dict(shard=self.name, key=k, clip_id=c, split=self.split, offset=o, size=s, sample_sha256=sha,
+                 sample_xxh3_128=xxh, shard_bytes=self.offset)
+            for (c, k, o, s), (sha, xxh) in zip(self.samples, digests, strict=True)
         ]
 
 
@@ -194,12 +204,13 @@ def write_shards(
     clips: Iterable[Clip],
     captions: dict[str, list[dict]],
     assets: dict[str, dict],
-    out_dir: str,
+    out: str | ShardLayout,
     config: ShardConfig | None = None,
     *,
     durable: bool = True,
 ) -> tuple[list[dict], list[dict]]:
-    """Write `{split}-{index:06d}.tar` shards and `shards.parquet` into out_dir (a path or s3://...).
+    """Write `<split>/NNNNNN.tar` shards and their manifest (stages.shard.layout): `out` is a shard root (a path
+    or s3://...: ROOT/webdataset/ and ROOT/shards/) or a ShardLayout naming both folders.
 
     clips must come sorted by clip_id (the output bytes depend only on inputs and config).
     Returns (shard manifest rows, error rows): duplicates by content_hash (the first clip id wins)
@@ -209,9 +220,12 @@ def write_shards(
     a second thread while the next shard is written. durable=False leaves flushing to the kernel.
     """
     config = config or ShardConfig()
-    fs, folder = filesystem(out_dir)
-    remote = is_remote(str(out_dir))
+    layout = out if isinstance(out, ShardLayout) else layout_of(str(out))
+    fs, folder = filesystem(layout.tars)
+    remote = is_remote(layout.tars)
     fs.create_dir(folder, recursive=True)
+    index_fs, index_folder = filesystem(layout.index)
+    index_fs.create_dir(index_folder, recursive=True)
     open_shards: dict[str, ShardFile] = {}
     next_index = dict.fromkeys(SPLITS, 0)
     published: list[Future] = []
@@ -256,6 +270,8 @@ def write_shards(
                     published.append(close_shard(open_shards.pop(split), publisher, durable))
                     shard = None
                 if shard is None:
+                    if next_index[split] == 0:
+                        fs.create_dir(join(folder, split), recursive=True)
                     shard = ShardFile(fs, folder, shard_name(split, next_index[split]), split, remote, durable)
                     next_index[split] += 1
                     open_shards[split] = shard
@@ -268,9 +284,13 @@ def write_shards(
                 shard.abandon()
     rows = [row for future in published for row in future.result()]
     rows.sort(key=lambda r: (r["shard"], r["offset"]))
-    write_manifest(rows, out_dir, durable=durable and not remote)
+    write_manifest(rows, layout, durable=durable and not remote)
     if durable and not remote:
+        for split in SPLITS:
+            if next_index[split]:
+                fsync_path(join(folder, split))
         fsync_path(folder)
+        fsync_path(index_folder)
     return rows, errors
 
 
@@ -280,4 +300,4 @@ def close_shard(shard: ShardFile, publisher: ThreadPoolExecutor, durable: bool) 
     return publisher.submit(shard.publish, durable)
 
 
-__all__ = ["write_shards", "shard_name", "MANIFEST_NAME"]
+__all__ = ["write_shards", "shard_name"]

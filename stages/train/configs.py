@@ -101,7 +101,7 @@ class RunConfig:
     name: str = "dymesh-vae"
     storage_path: str = "out/train"  # local folder or s3://bucket/prefix
     log_dir: str = ""  # CSV + TensorBoard; default <storage_path>/<name>/logs when storage is local
-    shards: str = ""  # shard folder / URL prefix (with shards.parquet) or "synthetic:<clips>"
+    shards: str = ""  # job output folder (its current shards), shard folder (local or s3://) or "synthetic:<clips>"
     split: str = "train"
     steps: int = 1000
     batch_size: int = 0  # per worker; 0 = the preset's

@@ -1,7 +1,7 @@
 """Batches for training: padding (`collate_padded`) and the one resumable loader over a dataset (`ShardLoader`).
 
     from stages.shard.reader import ShardDataset
-    loader = ShardLoader(ShardDataset("out/shards", split="train"), batch_size=8, num_workers=2)
+    loader = ShardLoader(ShardDataset("out/demo", split="train"), batch_size=8, num_workers=2)
     for batch in loader:                 # one epoch; the loader records what was consumed
         ...; checkpoint["data"] = loader.state_dict()
     batch = loader.next()                # or endless batches over epochs (the training loop)
@@ -50,6 +50,7 @@ def collate_padded(samples: list[dict], max_vertices: int | None = None, max_fac
         "slot": torch.tensor([s["slot"] for s in samples]),
         "slots": torch.tensor([s["slots"] for s in samples]),
         "index": torch.tensor([s["index"] for s in samples]),
+        "corrupt_skipped": torch.tensor([s.get("corrupt_skipped", 0) for s in samples]),
     }
 
 

@@ -74,7 +74,8 @@ def learning_rate_factor(step: int, warmup: int, total: int) -> float:
 
 
 def open_dataset(run: RunConfig, frames: int, rank: int, world_size: int, split: str | None = None):
-    """The run's `ShardDataset` (shards folder or .tar URLs), or synthetic clips for `synthetic:<count>`."""
+    """The run's `ShardDataset` (a job output folder means its current shards: stages.shard.layout.resolve_shards;
+    or a shard folder, or .tar URLs), or synthetic clips for `synthetic:<count>`."""
     source = run.shards
     split = split or run.split
     if source.startswith("synthetic:"):
@@ -84,10 +85,12 @@ def open_dataset(run: RunConfig, frames: int, rank: int, world_size: int, split:
         first = {"train": 0, "val": 10**6}.get(split, 2 * 10**6)  # each split draws other clip indices
         return SyntheticMotionClips(count, run.seed, frames, rank, world_size, first=first)
     if not source:
-        raise ValueError("set shards: the shard folder (local or s3://) written by the shard stage")
+        raise ValueError("set shards: a job output folder (out/demo) or a shard folder (local or s3://)")
+    from stages.shard.layout import resolve_shards
     from stages.shard.reader import ShardDataset
 
-    return ShardDataset(source, split=split, rank=rank, world_size=world_size, seed=run.seed, max_frames=frames)
+    return ShardDataset(resolve_shards(source), split=split, rank=rank, world_size=world_size, seed=run.seed,
+                        max_frames=frames)
 
 
 def rng_state() -> dict:

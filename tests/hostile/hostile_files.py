@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 from pathlib import Path
 
 import pytest
+
+from glb import pack_glb
 
 SECRET = b"TOP-SECRET-OUTSIDE-THE-FOLDER"
 DEEP = 100_000  # nesting of the deep-JSON probe
@@ -20,17 +21,6 @@ def deep_gltf(depth: int = DEEP) -> bytes:
     return b'{"asset":{"version":"2.0","extras":' + b"[" * depth + b"]" * depth + b"}}"
 
 
-def glb_of(document: dict, binary: bytes = b"") -> bytes:
-    """A minimal GLB around a JSON document (and an optional BIN chunk)."""
-    text = json.dumps(document).encode()
-    text += b" " * (-len(text) % 4)
-    chunks = struct.pack("<II", len(text), 0x4E4F534A) + text
-    if binary:
-        binary += b"\0" * (-len(binary) % 4)
-        chunks += struct.pack("<II", len(binary), 0x004E4942) + binary
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
-
-
 def outside_files(root: Path) -> dict[str, Path]:
     """Files outside the source folder an attacker would like read: a secret text and a valid-looking .glb."""
     outside = root / "outside"
@@ -38,7 +28,7 @@ def outside_files(root: Path) -> dict[str, Path]:
     secret = outside / "secret.txt"
     secret.write_bytes(SECRET)
     glb = outside / "outside.glb"
-    glb.write_bytes(glb_of({"asset": {"version": "2.0", "extras": {"secret": SECRET.decode()}}}))
+    glb.write_bytes(pack_glb({"asset": {"version": "2.0", "extras": {"secret": SECRET.decode()}}}))
     side = outside / "side.bin"
     side.write_bytes(SECRET * 4)
     return {"secret": secret, "glb": glb, "side": side}

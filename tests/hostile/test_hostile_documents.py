@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from paths import ASSETS
+from glb import pack_glb
 from hostile_files import DEEP, deep_gltf, good_asset  # noqa: F401
 from pipeline.config import HarvestConfig
 from pipeline.sources import LocalSource
@@ -24,6 +25,23 @@ from stages.harvest.pack import pack_gltf, read_json_document
 from stages.untrusted_json import JsonTooDeep, loads
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def test_json_depth_bound_is_exact_and_constants_are_refused():
+    from stages.untrusted_json import MAX_DEPTH
+
+    nested = lambda depth: "[" * depth + "]" * depth  # noqa: E731
+    assert loads(nested(MAX_DEPTH)) == json.loads(nested(MAX_DEPTH))  # exactly the bound: read
+    assert loads('{"a": ' + nested(MAX_DEPTH - 1) + "}") == {"a": json.loads(nested(MAX_DEPTH - 1))}
+    for text in (nested(MAX_DEPTH + 1), '{"a": ' + nested(MAX_DEPTH) + "}"):
+        with pytest.raises(JsonTooDeep, match=f"deeper than {MAX_DEPTH} levels"):
+            loads(text)
+    assert loads(nested(3), max_depth=3) == [[[]]]
+    with pytest.raises(JsonTooDeep):
+        loads(nested(4), max_depth=3)
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        with pytest.raises(ValueError, match="not valid JSON"):
+            loads(f"[{constant}]")
 
 
 @pytest.mark.parametrize("depth", [200, 5_000, DEEP])
@@ -42,10 +60,7 @@ def test_deep_json_is_refused_everywhere_without_recursion_errors(tmp_path, dept
 
 
 def _deep_glb(depth: int) -> bytes:
-    body = deep_gltf(depth)
-    body += b" " * (-len(body) % 4)
-    return b"glTF" + (2).to_bytes(4, "little") + (20 + len(body)).to_bytes(4, "little") + \
-        len(body).to_bytes(4, "little") + b"JSON" + body
+    return pack_glb(deep_gltf(depth))
 
 
 def test_harvest_keeps_one_deep_file_as_one_input_and_goes_on(tmp_path, good_asset):

@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from hostile_files import SECRET, glb_of, gltf_with_side, good_asset, hostile_folder, outside_files  # noqa: F401
+from glb import pack_glb
+from hostile_files import SECRET, gltf_with_side, good_asset, hostile_folder, outside_files  # noqa: F401
 from pipeline.config import HarvestConfig
 from pipeline.sources import LocalSource, ObjectStoreSource
 from schemas.tables import ERRORS
@@ -119,7 +120,7 @@ def test_symlink_loops_under_double_star_finish_and_the_listing_is_bounded(tmp_p
     os.symlink("..", folder / "a" / "up")
     os.symlink("../..", folder / "a" / "b" / "upup")
     os.symlink("b", folder / "a" / "b" / "self")
-    (folder / "a" / "b" / "x.glb").write_bytes(glb_of({"asset": {"version": "2.0"}}))
+    (folder / "a" / "b" / "x.glb").write_bytes(pack_glb({"asset": {"version": "2.0"}}))
     for follow in (False, True):
         rows, errors = harvest(LocalSource(paths=[f"{folder}/**/*.glb", f"{folder}/**"], follow_symlinks=follow),
                                tmp_path)
@@ -136,7 +137,7 @@ def test_hard_links_inside_the_folder_are_fine_outside_they_are_refused(tmp_path
     outside = outside_files(tmp_path)
     folder = tmp_path / "in"
     folder.mkdir()
-    (folder / "a.glb").write_bytes(glb_of({"asset": {"version": "2.0"}}))
+    (folder / "a.glb").write_bytes(pack_glb({"asset": {"version": "2.0"}}))
     os.link(folder / "a.glb", folder / "b.glb")  # both names listed: allowed
     os.link(outside["glb"], folder / "c.glb")  # the other name is outside: refused
     rows, errors = harvest(LocalSource(paths=["in"]), tmp_path)

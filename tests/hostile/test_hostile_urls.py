@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from hostile_files import glb_of
+from glb import pack_glb
 from pipeline.config import HarvestConfig
 from pipeline.sources import UrlListSource
 from stages.harvest import BlobStore, harvest_source, http_get
@@ -23,7 +23,7 @@ from stages.harvest.item import FetchError, TransientError
 
 pytestmark = pytest.mark.timeout(60)
 
-ASSET = glb_of({"asset": {"version": "2.0"}})
+ASSET = pack_glb({"asset": {"version": "2.0"}})
 PUBLIC = "93.184.216.34"  # a global unicast address: the test network connects it to the local server
 FAST = HarvestConfig(retries=0, backoff_s=0.0, timeout_s=5.0, transfer_timeout_s=5.0)
 
