@@ -1,8 +1,12 @@
 """Generated assets, evaluated by `stages.evaluate`, match the three.js oracle (tests/data/oracle/).
 
 The committed trajectories were made by `benchmarks/refresh_generated_oracle.py` from fixed
-generator plans stored in each meta.json. If the generator's output changes, the hash test fails:
+generator plans stored in each meta.json. If the generator's output changes, the staleness test fails:
 rerun that script (it needs node and the oracle's `npm install`) and commit the new data.
+
+The generator is byte-deterministic on one machine (same plan, same bytes: tested), but its float data can differ
+in the last bits between CPU types (numpy picks SIMD kernels by CPU), so the committed sha256 is compared only as a
+shortcut: a regenerated asset that differs from it must still give the oracle's trajectories to float32 precision.
 """
 
 from __future__ import annotations
@@ -39,12 +43,28 @@ def test_oracle_set_covers_kinds_and_interpolations():
     assert modes == {"STEP", "LINEAR", "CUBICSPLINE"}
 
 
+FLOAT32_PRECISION = 1e-6  # of the diagonal: what last-bit differences of float32 data can move a vertex
+
+
 @pytest.mark.parametrize("name", CASES)
-def test_generated_bytes_match_oracle_asset(name):
-    digest = hashlib.sha256(regenerate(name)).hexdigest()
-    assert digest == meta_of(name)["asset_sha256"], (
-        f"{name}: generated asset bytes changed (sha256 {digest[:12]}...); the committed oracle data is stale: "
-        f"run `{REFRESH}` and commit tests/data/oracle/")
+def test_generated_asset_is_still_the_oracle_asset(name):
+    """Same bytes as when the oracle ran, or (on another CPU type) the same asset to float32 precision."""
+    from stages.evaluate import load_asset_bytes
+
+    data, meta = regenerate(name), meta_of(name)
+    assert data == regenerate(name), f"{name}: the same plan gave different bytes twice"
+    if hashlib.sha256(data).hexdigest() == meta["asset_sha256"]:
+        return
+    scene = load_asset_bytes(data, name=f"{name}.glb")
+    stale = f"{name}: the generated asset changed; the committed oracle data is stale: run `{REFRESH}` and commit " \
+            f"tests/data/oracle/"
+    assert (scene.num_vertices, len(scene.faces)) == (meta["vertices"], meta["faces"]), stale
+    for clip in meta["clips"]:
+        reference = np.load(ORACLE_DATA / name / f"clip{clip['index']}.npz")
+        expected = reference["vertices"]
+        vertices = scene.evaluate(clip["index"], reference["times"])
+        diagonal = float(np.linalg.norm(expected[0].max(axis=0) - expected[0].min(axis=0)))
+        assert float(np.linalg.norm(vertices - expected, axis=2).max()) / diagonal <= FLOAT32_PRECISION, stale
 
 
 @pytest.mark.parametrize("name", CASES)
