@@ -303,7 +303,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vertices", type=int, default=512, help="resampled vertices per clip")
     parser.add_argument("--stride", type=int, default=4, help="window stride in frames (overlapping clips)")
-    parser.add_argument("--steps", type=int, default=1500, help="VAE training steps for --compare-pca")
+    parser.add_argument("--steps", type=int, default=3000, help="VAE training steps for --compare-pca")
     parser.add_argument("--lr", type=float, default=0.0, help="--compare-pca learning rate (default: the preset's)")
     parser.add_argument("--name", default="", help="run name for --compare-pca (default pca-compare-STEPS)")
     parser.add_argument("--bench-steps", type=int, default=30, help="steps per throughput measurement")
