@@ -102,7 +102,7 @@ def _table() -> dict[str, dict[str, Range]]:
             "frames": at_least(2, 10**5), "width": count(2**20), "heads": count(4096), "encoder_blocks": count(1024),
             "decoder_blocks": count(1024), "tokens": count(10**7), "shape_channels": count(2**20),
             "trajectory_channels": count(2**20), "fourier_frequencies": at_least(0, 64),
-            "max_neighbours": count(4096), "kl_weight": at_least(0, 10**6)},
+            "max_neighbours": count(4096), "kl_weight": at_least(0, 10**6), "decoder_head_width": count(2**16)},
         "TextConfig": {"max_length": count(10**6)},
         "FlowConfig": {
             "width": count(2**20), "layers": count(4096), "heads": count(4096), "mlp_ratio": above(0, 1024),
