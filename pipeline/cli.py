@@ -13,7 +13,7 @@ import os
 import sys
 
 from pipeline import __version__
-from pipeline.errors import EXIT_CLUSTER, EXIT_LOCKED, ClusterError, UserError, storage_problem
+from pipeline.errors import EXIT_CLUSTER, EXIT_LOCKED, ClusterError, LockedError, UserError, storage_problem
 
 # Order is the order shown in `dymesh --help`.
 COMMAND_MODULES = (
@@ -82,13 +82,9 @@ def _dispatch(argv: list[str] | None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        lock = sys.modules.get("pipeline.lock")  # only a command that took a lock can raise LockedError
-        if lock is not None and isinstance(exc, lock.LockedError):
+        if isinstance(exc, (LockedError, ClusterError)):  # their messages say what to do; their own exit codes
             print(f"dymesh {args.command}: {exc}", file=sys.stderr)
-            return EXIT_LOCKED
-        if isinstance(exc, ClusterError):
-            print(f"dymesh {args.command}: {exc}", file=sys.stderr)
-            return EXIT_CLUSTER
+            return EXIT_LOCKED if isinstance(exc, LockedError) else EXIT_CLUSTER
         print(f"dymesh {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk or a permission problem anywhere: one line, no traceback

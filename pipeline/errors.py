@@ -7,6 +7,10 @@ class UserError(Exception):
     """An error the user can fix (bad path, bad job spec); printed as one line, no traceback."""
 
 
+class LockedError(UserError):
+    """Another live process holds the folder's lock (pipeline.lock; one line, exit 3)."""
+
+
 class ClusterError(UserError):
     """The Ray cluster to join does not answer, wants a token, or went away during the run (one line, exit 69)."""
 

@@ -22,14 +22,10 @@ import socket
 import time
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.errors import LockedError, UserError
 from stages.storage import is_remote
 
 LOCK_NAME = ".dymesh.lock"
-
-
-class LockedError(UserError):
-    """Another live process holds the folder's lock."""
 
 
 def lock_path(folder: str | Path) -> Path:
