@@ -45,3 +45,11 @@ def children(pid: int) -> list[int]:
 def alive(pid: int) -> bool:
     """`pid` runs (a zombie does not)."""
     return pid in process_table()
+
+
+def cluster_workers_running(ray, task: str) -> list[int]:
+    """pids of this test session's Ray workers whose process title starts with `ray::<task>` (children of its
+    raylet): a task's name while it runs, or an actor's `Class.method` while it runs a call."""
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    return sorted(pid for pid, (parent, cmdline) in process_table().items()
+                  if parent == raylet and cmdline.startswith(f"ray::{task}"))

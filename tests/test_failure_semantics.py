@@ -31,7 +31,7 @@ from pipeline.manifest import Manifest, checked_table
 from pipeline.retry import RetryPolicy, carry_attempts
 from pipeline.runner import Runner
 from pipeline.supersede import SUPERSEDED
-from ray_workers import cluster_workers_running
+from procs import cluster_workers_running
 from schemas.tables import CAPTIONS, error_row
 
 RESAMPLE = {"vertices": 64, "frames": [4], "max_clips_per_animation": 1, "quality_samples": 64}

@@ -23,7 +23,7 @@ from pipeline.commands.status import load_summary
 from pipeline.config import load_job
 from pipeline.lock import LOCK_NAME
 from pipeline.runner import Runner
-from ray_workers import cluster_workers_running
+from procs import cluster_workers_running
 
 pytestmark = pytest.mark.ray
 
