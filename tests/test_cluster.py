@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from paths import REPO
+from checkout import copy_checkout, fenced_blocks
 from procs import process_table, processes_naming
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -229,22 +230,13 @@ def test_a_cluster_that_goes_away_mid_run_is_one_line(cluster, tmp_path):
     assert "Traceback" not in stderr and "core_worker" not in stderr
 
 
-def bash_blocks(markdown: Path) -> list[str]:
-    return re.findall(r"^```bash\n(.*?)^```", markdown.read_text(), flags=re.S | re.M)
-
-
 def test_the_cluster_guide_runs_as_written(tmp_path):
     """Every ```bash block of docs/cluster.md, literally, in a scratch copy of the repository (its own HOME, so
     the token is its own)."""
-    blocks = bash_blocks(REPO / "docs" / "cluster.md")
+    blocks = [b.body for b in fenced_blocks("docs/cluster.md") if b.language == "bash"]
     assert blocks, "docs/cluster.md shows no command"
     scratch = tmp_path / "repo"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, scratch / name)
+    copy_checkout(scratch)
     (tmp_path / "home").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", PYTHONPATH=str(scratch),

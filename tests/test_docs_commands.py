@@ -10,15 +10,13 @@ output."""
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from checkout import Block, copy_checkout, fenced_blocks
 from paths import REPO, SHARED
 
 pytestmark = pytest.mark.slow
@@ -26,29 +24,12 @@ DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "doc
 LANGUAGES = {"bash", "python", "text", "yaml", "sql", "json"}
 RUN_BY_ANOTHER_TEST = {"docs/cluster.md": "tests/test_cluster.py runs these blocks against a real two-raylet cluster"}
 NOT_RUN = {"make test": "it is this test suite"}
-FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 BLOCK_TIMEOUT_S = 900
 VENV = Path(sys.prefix)  # the project's .venv, which runs this test
 
 
-@dataclass(frozen=True)
-class Block:
-    document: str
-    line: int
-    language: str
-    body: str
-
-    def __str__(self) -> str:
-        return f"{self.document}:{self.line} ({self.language})"
-
-
-def blocks(document: str) -> list[Block]:
-    text = (REPO / document).read_text(encoding="utf-8")
-    return [Block(document, text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2)) for m in FENCE.finditer(text)]
-
-
 def all_blocks() -> list[Block]:
-    return [b for document in DOCUMENTS for b in blocks(document)]
+    return [b for document in DOCUMENTS for b in fenced_blocks(document)]
 
 
 def test_every_fence_names_a_known_language():
@@ -57,24 +38,15 @@ def test_every_fence_names_a_known_language():
 
 
 def test_the_readme_shows_the_whole_journey_as_commands():
-    commands = "\n".join(b.body for b in blocks("README.md") if b.language == "bash")
+    commands = "\n".join(b.body for b in fenced_blocks("README.md") if b.language == "bash")
     for step in ("make demo", "dymesh train jobs/train-vae.yaml", "dymesh train jobs/train-flow.yaml",
                  "dymesh animate", "dymesh preview"):
         assert step in commands, f"README.md runs no `{step}`"
 
 
 def copy_repository(target: Path) -> None:
-    """The tracked files as they are in the working tree, with old mtimes (so make sees .venv as up to date)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            check=True, capture_output=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = REPO / name
-        if not source.is_file():
-            continue
-        destination = target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, destination)
-        os.utime(destination, (946684800, 946684800))
+    """The checkout with old mtimes (so make sees .venv as up to date), the project's .venv and Blender's beside."""
+    copy_checkout(target, mtime=946684800)
     (target / ".venv").symlink_to(VENV)
     blender_python = os.environ.get("DYMESH_BLENDER_PYTHON")
     if blender_python and Path(blender_python).exists():
@@ -112,7 +84,7 @@ def run_block(block: Block, cwd: Path, env: dict[str, str]) -> None:
 
 
 def runnable(document: str) -> list[Block]:
-    return [b for b in blocks(document) if b.language == "bash"]
+    return [b for b in fenced_blocks(document) if b.language == "bash"]
 
 
 @pytest.mark.parametrize("document", [d for d in DOCUMENTS if d not in RUN_BY_ANOTHER_TEST and runnable(d)])

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from checkout import copy_checkout  # noqa: E402  (the tests' helper: the same copy the docs and cluster tests run in)
 
 
 @dataclass(frozen=True)
@@ -78,17 +80,6 @@ MUTATIONS = [
 ]
 
 
-def scratch_copy(target: Path) -> None:
-    """The checkout's tracked and untracked (not ignored) files, copied to `target`."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            check=True, capture_output=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = REPO / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-
-
 def run_test(copy: Path, test: str, timeout_s: float) -> tuple[int, float]:
     """(pytest's exit code, seconds) of `test` in the scratch copy; 124 when it ran over `timeout_s`."""
     shared = Path(os.environ.get("DYMESH_SHARED", REPO.parent / "shared")).resolve()
@@ -113,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     copy = Path(tempfile.mkdtemp(prefix="dymesh-mutation-"))
     rows, bad = [], 0
     try:
-        scratch_copy(copy)
+        copy_checkout(copy)
         baseline = {}
         for test in dict.fromkeys(m.test for m in chosen):
             baseline[test] = run_test(copy, test, args.timeout)[0]
