@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from checkout import fenced_blocks
 from paths import REPO
 from demo_job import JOB, demo_output
 
@@ -130,7 +130,7 @@ def test_stats_funnel_of_a_real_job(job):
 
 def test_the_recipes_in_docs_tables_md_run_as_written(job, monkeypatch):
     out, _ = job
-    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "tables.md").read_text(), flags=re.S)
+    blocks = [b.body for b in fenced_blocks("docs/tables.md") if b.language == "python"]
     assert len(blocks) == 2
     monkeypatch.chdir(out.parent)
     assert out.name == "out"
